@@ -36,13 +36,11 @@ def _cast(key: str, value: str, default: Any) -> Any:
   try:
     return type(default)(value)
   except (TypeError, ValueError) as e:
-    raise ConfigError(
-        f"Config argument {key}={value!r} is not a {type(default).__name__}."
-    ) from e
+    raise ConfigError(f"Config argument {key}={value!r} is not a {type(default).__name__}.") from e
 
 
 def parse_arg(
-    arg: str | None, *, variants: Sequence[str], default_variant: str | None = None, **defaults
+  arg: str | None, *, variants: Sequence[str], default_variant: str | None = None, **defaults
 ) -> ml_collections.ConfigDict:
   """Parses `"variant,key=value,..."` into a ConfigDict with `variant` and typed keys.
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 # MEAD's eight emotions, in MEAD's order. An emotion's index is its position here.
 EMOTIONS: tuple[str, ...] = (
-    "angry",
-    "contempt",
-    "disgusted",
-    "fear",
-    "happy",
-    "neutral",
-    "sad",
-    "surprised",
+  "angry",
+  "contempt",
+  "disgusted",
+  "fear",
+  "happy",
+  "neutral",
+  "sad",
+  "surprised",
 )
 NUM_EMOTIONS = len(EMOTIONS)
 NEUTRAL = EMOTIONS.index("neutral")
@@ -39,7 +39,9 @@ def emotion_index(emotion: str | int) -> int:
     i = int(emotion)
     if 0 <= i < NUM_EMOTIONS:
       return i
-    raise ValueError(f"Emotion index {i} is out of range 0..{NUM_EMOTIONS - 1} ({', '.join(EMOTIONS)}).")
+    raise ValueError(
+      f"Emotion index {i} is out of range 0..{NUM_EMOTIONS - 1} ({', '.join(EMOTIONS)})."
+    )
   name = str(emotion).strip().lower()
   if name in EMOTIONS:
     return EMOTIONS.index(name)
