@@ -1,0 +1,162 @@
+"""Audio and video file I/O through the ffmpeg binary that imageio-ffmpeg ships.
+
+No system ffmpeg, TensorFlow or PyAV is needed. Audio decodes from any container
+ffmpeg reads (wav, mp3, m4a/AAC, flac, the audio track of an mp4); video is read as
+RGB frames and written as h264 mp4 with AAC audio.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+
+import imageio_ffmpeg
+import numpy as np
+import scipy.io.wavfile
+
+from flowvq_jax import constants
+
+
+def ffmpeg_exe() -> str:
+  """Path of the ffmpeg binary bundled with imageio-ffmpeg."""
+  return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _check_file(path: str | os.PathLike, what: str) -> str:
+  path = os.fspath(path)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{what} file not found: {path}")
+  if not os.path.isfile(path):
+    raise ValueError(f"{what} path is not a file: {path}")
+  if os.path.getsize(path) == 0:
+    raise ValueError(f"{what} file is empty: {path}")
+  return path
+
+
+def _run(cmd: list[str], what: str, path: str, stdin: bytes | None = None) -> bytes:
+  proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+  if proc.returncode != 0:
+    err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    tail = " | ".join(err[-3:]) if err else f"exit status {proc.returncode}"
+    raise ValueError(f"ffmpeg could not {what} {path}: {tail}")
+  return proc.stdout
+
+
+def load_audio(path: str | os.PathLike, target_sr: int = constants.SAMPLE_RATE) -> np.ndarray:
+  """Decodes the audio of `path` to a mono float32 waveform at `target_sr`.
+
+  Args:
+    path: any file ffmpeg reads with an audio stream (wav, mp3, m4a, flac, mp4, ...).
+    target_sr: output sample rate in Hz.
+
+  Returns:
+    float32 `[n]` in [-1, 1]; stereo is averaged to mono.
+
+  Raises:
+    FileNotFoundError: the file does not exist.
+    ValueError: the file is empty, unreadable, or has no audio stream.
+  """
+  path = _check_file(path, "Audio")
+  with tempfile.TemporaryDirectory() as tmp:
+    out_path = os.path.join(tmp, "decoded.wav")
+    # Decoded at the native channel count and averaged here: ffmpeg's own downmix (`-ac 1`)
+    # scales stereo by 1/sqrt(2) instead of averaging.
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-vn"]
+    cmd += ["-ar", str(int(target_sr)), "-acodec", "pcm_f32le", "-f", "wav", out_path]
+    try:
+      _run(cmd, "decode the audio of", path)
+    except ValueError as e:
+      if "matches no streams" in str(e) or "'0:a:0'" in str(e):
+        raise ValueError(f"No audio stream in {path}.") from None
+      raise
+    _, wav = scipy.io.wavfile.read(out_path)
+  wav = np.asarray(wav, np.float32)
+  if wav.ndim == 2:
+    wav = wav.mean(axis=1)
+  if wav.size == 0:
+    raise ValueError(f"No audio samples decoded from {path}.")
+  return wav
+
+
+def write_audio(
+  path: str | os.PathLike, wav: np.ndarray, sample_rate: int = constants.SAMPLE_RATE
+) -> None:
+  """Encodes a mono waveform `[n]` to `path`; the codec follows the extension.
+
+  `.wav` is 16-bit PCM, `.m4a`/`.aac`/`.mp4` AAC, `.mp3` MP3, `.flac` FLAC.
+  """
+  path = os.fspath(path)
+  wav = np.asarray(wav, np.float32)
+  if wav.ndim != 1:
+    raise ValueError(f"write_audio expects a mono waveform [n], got shape {wav.shape}.")
+  ext = os.path.splitext(path)[1].lower()
+  codecs = {".wav": "pcm_s16le", ".m4a": "aac", ".aac": "aac", ".mp4": "aac", ".mp3": "libmp3lame"}
+  codecs[".flac"] = "flac"
+  if ext not in codecs:
+    raise ValueError(f"Unsupported audio extension {ext!r} for {path}; use {sorted(codecs)}.")
+  cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate)]
+  cmd += ["-ac", "1", "-i", "-", "-c:a", codecs[ext]]
+  if codecs[ext] in ("aac", "libmp3lame"):
+    cmd += ["-b:a", "128k"]
+  _run(cmd + [path], "write audio to", path, stdin=np.clip(wav, -1, 1).tobytes())
+
+
+def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+  """Reads every frame of a video file.
+
+  Returns:
+    `(frames, fps)`: uint8 `[T, H, W, 3]` RGB frames and the frame rate.
+
+  Raises:
+    FileNotFoundError: the file does not exist.
+    ValueError: the file is empty, unreadable, or has no video frames.
+  """
+  path = _check_file(path, "Video")
+  try:
+    reader = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
+    meta = next(reader)
+    w, h = meta["size"]
+    fps = float(meta.get("fps") or constants.FPS)
+    frames = [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
+  except (OSError, RuntimeError, KeyError, StopIteration) as e:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    msg = " | ".join(lines[:1] + lines[-2:]) if len(lines) > 3 else " | ".join(lines)
+    raise ValueError(f"Could not read video {path}: {msg}") from None
+  if not frames:
+    raise ValueError(f"No video frames in {path}.")
+  return np.stack(frames), fps
+
+
+def write_video(
+  path: str | os.PathLike,
+  frames: np.ndarray,
+  fps: float = constants.FPS,
+  audio: np.ndarray | None = None,
+  sr: int = constants.SAMPLE_RATE,
+  crf: int = 18,
+) -> None:
+  """Writes uint8 RGB frames `[T, H, W, 3]` as h264 mp4, muxing mono `audio` `[n]` as AAC.
+
+  H and W must be even (yuv420p). The file ends with the shorter of video and audio.
+  """
+  path = os.fspath(path)
+  frames = np.asarray(frames)
+  if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+    raise ValueError(
+      f"write_video expects uint8 [T, H, W, 3] frames, got {frames.dtype} {frames.shape}."
+    )
+  t, h, w, _ = frames.shape
+  if t == 0 or h % 2 or w % 2:
+    raise ValueError(f"write_video needs at least one frame and even H, W; got {frames.shape}.")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with tempfile.TemporaryDirectory() as tmp:
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"]
+    cmd += ["-s", f"{w}x{h}", "-r", str(fps), "-i", "-"]
+    if audio is not None:
+      wav_path = os.path.join(tmp, "audio.wav")
+      write_audio(wav_path, np.asarray(audio, np.float32), sr)
+      cmd += ["-i", wav_path, "-c:a", "aac", "-b:a", "128k", "-shortest"]
+    cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", "veryfast"]
+    cmd += ["-movflags", "+faststart", path]
+    _run(cmd, "write video to", path, stdin=np.ascontiguousarray(frames).tobytes())
