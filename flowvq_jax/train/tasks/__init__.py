@@ -1,0 +1,52 @@
+"""Task modules: one per training stage. `load(name)` resolves `config.task`.
+
+A task is a module with these functions (the contract the trainer relies on):
+
+Required
+  make_data(config, split, *, process_index, process_count, seed) -> iterator
+      Local batches (dict of numpy arrays, leading dim `config.data.batch_size //
+      process_count`) of this process's shard. `split='train'` must be infinite and support
+      `get_state() -> dict` / `set_state(dict)` (a grain `DatasetIterator`), so the trainer can
+      checkpoint it; other splits (e.g. 'val') are read from the start on every evaluation.
+  init(rng, batch, config) -> params  or  (params, extra)
+      `batch` is one global batch. `params` are trained; `extra` is non-trainable state
+      (updated only by `compute_grads`).
+  loss(params, batch, rng, config) -> (scalar float32 loss, {name: scalar})
+
+Optional
+  compute_grads(params, extra, batch, rng, config) -> (grads, new_extra, loss, metrics)
+      Replaces `jax.value_and_grad(loss)`: for several losses on several param groups (a GAN's
+      generator and discriminator, each differentiated on its own loss) or mutable state.
+      Combine with `config.optimizer.groups` for per-group optimizers.
+  make_optimizer(config, total_steps) -> (optax transformation, lr schedule)
+  eval_metrics(params, batch, rng, config, *, extra) -> {name: scalar}, averaged over batches
+      (default: the metrics and loss of `loss`).
+  summaries(params, batch, config, *, extra) -> {name: [N, H, W, C] image or [N, T, H, W, C]
+      video}, float in [0, 1] or uint8, written to TensorBoard at evaluation.
+
+All functions except `make_data` run under `jax.jit`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from flowvq_jax.configlib import ConfigError
+
+REQUIRED = ("make_data", "init", "loss")
+
+
+def load(name: str) -> ModuleType:
+  """`'toy'` -> `flowvq_jax.train.tasks.toy`; a dotted name is imported as given."""
+  module_name = name if "." in name else f"flowvq_jax.train.tasks.{name}"
+  try:
+    module = importlib.import_module(module_name)
+  except ModuleNotFoundError as e:
+    if e.name and module_name.startswith(e.name):
+      raise ConfigError(f"Unknown task {name!r}: no module {module_name}.") from None
+    raise
+  missing = [f for f in REQUIRED if not hasattr(module, f)]
+  if missing:
+    raise ConfigError(f"Task module {module_name} lacks {', '.join(missing)}.")
+  return module
