@@ -102,30 +102,79 @@ def write_audio(
   _run(cmd + [path], "write audio to", path, stdin=np.clip(wav, -1, 1).tobytes())
 
 
-def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-  """Reads every frame of a video file.
-
-  Returns:
-    `(frames, fps)`: uint8 `[T, H, W, 3]` RGB frames and the frame rate.
+def probe_video(path: str | os.PathLike) -> tuple[int, int, float]:
+  """`(width, height, fps)` of a video file.
 
   Raises:
     FileNotFoundError: the file does not exist.
-    ValueError: the file is empty, unreadable, or has no video frames.
+    ValueError: the file is empty or not a readable video.
   """
   path = _check_file(path, "Video")
+  reader = None
   try:
     reader = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
     meta = next(reader)
     w, h = meta["size"]
     fps = float(meta.get("fps") or constants.FPS)
-    frames = [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
   except (OSError, RuntimeError, KeyError, StopIteration) as e:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     msg = " | ".join(lines[:1] + lines[-2:]) if len(lines) > 3 else " | ".join(lines)
     raise ValueError(f"Could not read video {path}: {msg}") from None
-  if not frames:
+  finally:
+    if reader is not None:
+      reader.close()
+  return int(w), int(h), fps
+
+
+def read_video(
+  path: str | os.PathLike,
+  crop_box: tuple[int, int, int, int] | None = None,
+  size: int | None = None,
+  fps: float | None = None,
+) -> tuple[np.ndarray, float]:
+  """Reads every frame of a video file, optionally cropped, resized and resampled in ffmpeg.
+
+  Args:
+    path: the video.
+    crop_box: `(x, y, w, h)` in source pixels; parts outside the frame are black.
+    size: resize (after cropping) to `size x size` with area averaging.
+    fps: resample to this frame rate (ffmpeg's `fps` filter: nearest frames).
+
+  Returns:
+    `(frames, fps)`: uint8 `[T, H, W, 3]` RGB frames and their frame rate.
+
+  Raises:
+    FileNotFoundError: the file does not exist.
+    ValueError: the file is empty, unreadable, or has no video frames.
+  """
+  src_w, src_h, src_fps = probe_video(path)
+  path = os.fspath(path)
+  filters, out_w, out_h = [], src_w, src_h
+  if crop_box is not None:
+    x, y, bw, bh = (int(v) for v in crop_box)
+    if bw <= 0 or bh <= 0:
+      raise ValueError(f"Crop box {crop_box} has no area.")
+    pad = max(0, -x, -y, x + bw - src_w, y + bh - src_h)
+    if pad:
+      filters.append(f"pad={src_w + 2 * pad}:{src_h + 2 * pad}:{pad}:{pad}:black")
+    filters.append(f"crop={bw}:{bh}:{x + pad}:{y + pad}")
+    out_w, out_h = bw, bh
+  if size is not None:
+    filters.append(f"scale={int(size)}:{int(size)}:flags=area")
+    out_w = out_h = int(size)
+  if fps is not None:
+    filters.append(f"fps={fps}")
+  cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", path, "-map", "0:v:0"]
+  if filters:
+    cmd += ["-vf", ",".join(filters)]
+  cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+  out = _run(cmd, "read the video", path)
+  frame_bytes = out_w * out_h * 3
+  if len(out) < frame_bytes:
     raise ValueError(f"No video frames in {path}.")
-  return np.stack(frames), fps
+  t = len(out) // frame_bytes
+  frames = np.frombuffer(out, np.uint8)[: t * frame_bytes].reshape(t, out_h, out_w, 3)
+  return frames, float(fps if fps is not None else src_fps)
 
 
 def write_video(
