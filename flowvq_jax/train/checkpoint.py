@@ -177,3 +177,28 @@ class Checkpointer:
   def close(self):
     self._mngr.wait_until_finished()
     self._mngr.close()
+
+
+def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
+  """The saved train state of `directory` (a run's `checkpoints/`) as numpy arrays.
+
+  Needs neither the task nor a mesh: use it to read trained params anywhere, e.g.
+  `load_arrays(f'{workdir}/checkpoints')['params']`. `step` defaults to the latest.
+  """
+  import numpy as np  # noqa: PLC0415
+
+  root = epath.Path(directory)
+  if step is None:
+    steps = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.exists() else []
+    if not steps:
+      raise FileNotFoundError(f"No checkpoints in {directory}.")
+    step = steps[-1]
+  path = root / str(step) / "state"
+  if not path.exists():
+    raise FileNotFoundError(f"No checkpoint state at {path}.")
+  ckptr = ocp.PyTreeCheckpointer()
+  tree = ckptr.metadata(path)
+  tree = getattr(tree, "item_metadata", tree)
+  tree = getattr(tree, "tree", tree)
+  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+  return ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=restore_args))

@@ -38,15 +38,19 @@ REQUIRED = ("make_data", "init", "loss")
 
 
 def load(name: str) -> ModuleType:
-  """`'toy'` -> `flowvq_jax.train.tasks.toy`; a dotted name is imported as given."""
-  module_name = name if "." in name else f"flowvq_jax.train.tasks.{name}"
-  try:
-    module = importlib.import_module(module_name)
-  except ModuleNotFoundError as e:
-    if e.name and module_name.startswith(e.name):
-      raise ConfigError(f"Unknown task {name!r}: no module {module_name}.") from None
-    raise
+  """`'toy'` -> `flowvq_jax.train.tasks.toy`; other names are imported as given (`pkg.task`)."""
+  module = None
+  for module_name in (f"flowvq_jax.train.tasks.{name}", name):
+    try:
+      module = importlib.import_module(module_name)
+      break
+    except ModuleNotFoundError as e:
+      if not (e.name and module_name.startswith(e.name)):
+        raise
+  if module is None:
+    raise ConfigError(f"Unknown task {name!r}: neither flowvq_jax.train.tasks.{name} nor {name} "
+                      "can be imported.")
   missing = [f for f in REQUIRED if not hasattr(module, f)]
   if missing:
-    raise ConfigError(f"Task module {module_name} lacks {', '.join(missing)}.")
+    raise ConfigError(f"Task module {module.__name__} lacks {', '.join(missing)}.")
   return module

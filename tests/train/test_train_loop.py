@@ -1,0 +1,101 @@
+"""The training loop in this process: learning, non-finite guard, SIGTERM, resume equality."""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+from train_testutil import assert_trees_close, config, losses, params
+
+from flowvq_jax.train import checkpoint, metrics, trainer
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  """An uninterrupted 10-step run: (workdir, losses, final params)."""
+  wd = str(tmp_path_factory.mktemp("ref"))
+  trainer.train(config(), wd)
+  return wd, losses(wd), params(wd)
+
+
+def test_toy_learns_and_writes_outputs(tmp_path):
+  c = config(train__steps=120, train__eval_every=40, train__summaries_every=40)
+  res = trainer.train(c, str(tmp_path))
+  rows = [r for r in metrics.read_jsonl(tmp_path / "metrics.jsonl") if "val/loss" in r]
+  assert [r["step"] for r in rows] == [40, 80, 120]
+  assert rows[-1]["val/loss"] < 0.5 * rows[0]["val/loss"]
+  assert res["status"] == "done" and res["step"] == 120
+  for name in ("config.json", "final_metrics.json", "tensorboard"):
+    assert os.path.exists(tmp_path / name)
+  row = metrics.read_jsonl(tmp_path / "metrics.jsonl")[0]
+  for key in ("train/grad_norm", "train/param_norm", "train/update_norm", "train/lr"):
+    assert np.isfinite(row[key])
+  # Last `keep` plus the best by val/loss.
+  steps = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), keep=5).all_steps()
+  assert steps[-1] == 120
+
+
+def test_ema_params_follow_params(tmp_path):
+  c = config("tiny,ema=0.9", train__steps=6)
+  trainer.train(c, str(tmp_path))
+  state = checkpoint.load_arrays(str(tmp_path / "checkpoints"))
+  p, e = state["params"]["out"]["kernel"], state["ema_params"]["out"]["kernel"]
+  assert not np.allclose(p, e) and np.all(np.isfinite(e))
+
+
+def _faulty(c, **faults):
+  c.task = "train_faulty_task"
+  c.faults = ml_collections.ConfigDict(faults)
+  return c
+
+
+def test_nan_batch_is_skipped_and_counted(tmp_path, reference):
+  c = _faulty(config(), nan_at=(3, 4))
+  res = trainer.train(c, str(tmp_path))
+  rows = {r["step"]: r for r in metrics.read_jsonl(tmp_path / "metrics.jsonl")}
+  assert rows[4]["train/loss"] is None and rows[5]["train/loss"] is None
+  assert rows[5]["train/nonfinite_run"] == 2 and rows[6]["train/nonfinite_run"] == 0
+  assert res["train"]["train/skipped_total"] == 2
+  # Skipped steps leave params untouched: step 4 and 5 report the same param norm as step 3.
+  assert rows[3]["train/param_norm"] == rows[4]["train/param_norm"] == rows[5]["train/param_norm"]
+  assert all(np.all(np.isfinite(x)) for x in _leaves(params(str(tmp_path))))
+
+
+def _leaves(tree):
+  import jax
+
+  return jax.tree.leaves(tree)
+
+
+def test_too_many_nonfinite_steps_stop_with_checkpoint(tmp_path, reference):
+  c = _faulty(config(train__max_nonfinite=3), nan_at=(2, 3, 4, 5, 6, 7, 8))
+  with pytest.raises(trainer.NonFiniteError, match="3 consecutive steps had a non-finite"):
+    trainer.train(c, str(tmp_path))
+  state = checkpoint.load_arrays(str(tmp_path / "checkpoints"))
+  assert 5 <= int(state["step"]) < 10 and int(state["nonfinite"]) >= 3
+  # The saved params are the last good ones: those after step 2 of the clean run.
+  ref_step2 = _params_after(reference, 2, tmp_path)
+  assert_trees_close(state["params"], ref_step2, rtol=1e-6, atol=1e-7)
+
+
+def _params_after(reference, steps, tmp_path):
+  wd = str(tmp_path / f"clean{steps}")
+  trainer.train(config(train__steps=steps), wd)
+  return params(wd)
+
+
+def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path, reference):
+  ref_wd, ref_losses, ref_params = reference
+  wd = str(tmp_path)
+  res = trainer.train(_faulty(config(), sigterm_at=6), wd)
+  assert res["status"] == "preempted" and 6 <= res["step"] < 10
+  assert checkpoint.Checkpointer(os.path.join(wd, "checkpoints")).latest_step() == res["step"]
+  res = trainer.train(config(), wd)  # resumes by itself
+  assert res["status"] == "done" and res["step"] == 10
+  assert_trees_close(params(wd), ref_params, rtol=1e-6, atol=1e-7)
+  got = losses(wd)
+  np.testing.assert_allclose([got[s] for s in range(1, 11)], [ref_losses[s] for s in range(1, 11)],
+                             rtol=1e-6)
+
