@@ -18,7 +18,8 @@ Usage:
   loss = metrics["loss"]  # NLL in nats per dim, float32.
 
 Inputs: `x [B, T, D]` coefficients (normalised), `mel [B, T, 2k+1, 4, 80]` the
-log-mel windows of the video frames t-k..t+k (`mel_windows` builds them; the
+log-mel windows of the video frames t-k..t+k (`flowvq_jax.data.audio.mel_windows`
+builds them from a clip's `[4T, 80]` log-mel; the
 flattened `[B, T, (2k+1)*4*80]` is accepted too), `emotion [B]` int (-1 =
 unlabelled), `intensity [B]` float level (0..3, -1 or None = unknown), `mask
 [B, T]` valid frames. Sampling lives in `flowvq_jax.flow.sampler`.
@@ -91,29 +92,6 @@ def default_config(kind: str = "exp", size: str = "synthetic") -> ml_collections
   c.emotion_features = 16
   c.dtype = "float32"  # compute dtype ('bfloat16' on TPU/GPU); params stay float32.
   return c
-
-
-def mel_windows(mel: np.ndarray | Array, k: int, mels_per_frame: int = MELS_PER_FRAME):
-  """Per-frame log-mel -> windows of video frames t-k..t+k (edge-padded).
-
-  Args:
-    mel: `[..., T, M, 80]` (M mel frames per video frame) or `[..., T*M, 80]`
-      (then `mels_per_frame` groups it; trailing mel frames are dropped).
-    k: half window, in video frames.
-
-  Returns:
-    `[..., T, 2k+1, M, 80]`, numpy in / numpy out, jax in / jax out.
-  """
-  xp = np if isinstance(mel, np.ndarray) else jnp
-  if mel.ndim < 2 or mel.shape[-1] != MEL_BINS:
-    raise ValueError(f"mel must end with {MEL_BINS} bins, got shape {tuple(mel.shape)}.")
-  if mel.ndim == 2 or mel.shape[-2] != mels_per_frame:
-    t = mel.shape[-2] // mels_per_frame
-    mel = mel[..., : t * mels_per_frame, :].reshape(*mel.shape[:-2], t, mels_per_frame, MEL_BINS)
-  t = mel.shape[-3]
-  pad = [(0, 0)] * (mel.ndim - 3) + [(k, k), (0, 0), (0, 0)]
-  padded = xp.pad(mel, pad, mode="edge")
-  return xp.stack([padded[..., j : j + t, :, :] for j in range(2 * k + 1)], axis=-3)
 
 
 def _concrete(x) -> np.ndarray | None:

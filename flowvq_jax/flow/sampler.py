@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flowvq_jax.constants import MELS_PER_FRAME, NUM_EMOTIONS, emotion_index
+from flowvq_jax.constants import NUM_EMOTIONS, emotion_index
+from flowvq_jax.data import audio as audio_lib
 from flowvq_jax.flow.model import CoefficientFlow
 from flowvq_jax.flow.prior import standard_noise
 
@@ -184,8 +185,10 @@ class FlowSampler:
       intensity: level 0..3 (float, 0 = neutral, 3 = full), same shapes as emotion.
       temperature: noise scale (0 = the component's location at every frame).
       seed: an int (returns `[T, D]`) or a sequence of N ints (returns `[N, T, D]`).
-      mel_frames: per-frame log-mel `[T, 4, 80]` or `[4T, 80]`; windows are then
-        built chunk by chunk (edge-padded), saving host memory on long audio.
+      mel_frames: the clip's log-mel `[4T, 80]` (`flowvq_jax.data.audio.log_mel`) or
+        `[T, 4, 80]`; windows are then built chunk by chunk with
+        `flowvq_jax.data.audio.mel_windows` (edge-padded), saving host memory on
+        long audio.
       latent_loc: `[D]` or `[N, D]`: sample around this latent location (e.g.
         from `reference_latent`) instead of the emotion component's.
       latent_scale: `[D]` or `[N, D]`: latent scale to use instead of the
@@ -260,18 +263,17 @@ class FlowSampler:
         " Per-frame log-mel goes in `mel_frames`."
       )
     frames = np.asarray(mel_frames, np.float32)
-    if frames.ndim == 2 and frames.shape[1] == f:
-      t = frames.shape[0] // MELS_PER_FRAME
-      frames = frames[: t * m].reshape(t, m, f)
-    if frames.ndim != 3 or frames.shape[1:] != (m, f):
+    if frames.ndim == 3 and frames.shape[1:] == (m, f):
+      frames = frames.reshape(-1, f)
+    if frames.ndim != 2 or frames.shape[1] != f or frames.shape[0] % m:
       raise ValueError(
-        f"mel_frames must be [T, {m}, {f}] or [{m}*T, {f}] log-mel, got {np.shape(mel_frames)}."
+        f"mel_frames must be a clip's log-mel [{m}*T, {f}] (or [T, {m}, {f}]),"
+        f" got {np.shape(mel_frames)}."
       )
-    self._num_frames = frames.shape[0]
-    padded = np.pad(frames, ((k, k), (0, 0), (0, 0)), mode="edge")
+    self._num_frames = frames.shape[0] // m
 
     def windows(a, b):
-      win = np.stack([padded[a + j : b + j] for j in range(w)], axis=1)
+      win = audio_lib.mel_windows(frames, k, start=a, length=b - a)
       return np.broadcast_to(win[None], (n, *win.shape))
 
     return windows
