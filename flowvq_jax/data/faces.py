@@ -1,9 +1,10 @@
 """Face cropping for real videos: one fixed square box per video, resized to a size.
 
-The box comes from OpenCV's bundled frontal-face Haar cascade (`cv2.data.haarcascades`)
-run on a few frames, or from the user (`(x, y, w, h)` in pixels of the source video), or
-is the whole frame. A single box per video keeps the head's motion in the pose
-coefficients instead of removing it frame by frame.
+The box comes from OpenCV's bundled frontal-face Haar cascade (`cv2.data.haarcascades`;
+present in OpenCV 4.x, removed in OpenCV 5) run on a few frames, or from the user
+(`(x, y, w, h)` in pixels of the source video), or is the whole frame. A single box per
+video keeps the head's motion in the pose coefficients instead of removing it frame by
+frame.
 """
 
 from __future__ import annotations
@@ -16,15 +17,35 @@ import numpy as np
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels.
 
 _CASCADE = None
+CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
 
-def _cascade() -> cv2.CascadeClassifier:
+def haar_available() -> bool:
+  """Whether the installed OpenCV has the Haar cascade detector and its model files.
+
+  OpenCV 5 removed both; OpenCV 4.x (`opencv-python-headless<5`) ships them.
+  """
+  data = getattr(getattr(cv2, "data", None), "haarcascades", None)
+  return (
+    hasattr(cv2, "CascadeClassifier")
+    and data is not None
+    and os.path.isfile(os.path.join(data, CASCADE_FILE))
+  )
+
+
+def _cascade():
   global _CASCADE
   if _CASCADE is None:
-    path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+    if not haar_available():
+      raise ValueError(
+        f"Haar face detection needs OpenCV 4.x with its bundled cascades; the installed "
+        f"OpenCV {cv2.__version__} has none. Install 'opencv-python-headless<5', or give a "
+        "fixed crop box (crop='x,y,w,h' in source pixels) or crop='full'."
+      )
+    path = os.path.join(cv2.data.haarcascades, CASCADE_FILE)
     _CASCADE = cv2.CascadeClassifier(path)
     if _CASCADE.empty():
-      raise RuntimeError(f"Could not load OpenCV's Haar cascade from {path}.")
+      raise ValueError(f"Could not load OpenCV's Haar cascade from {path}.")
   return _CASCADE
 
 

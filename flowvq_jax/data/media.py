@@ -7,9 +7,11 @@ RGB frames and written as h264 mp4 with AAC audio.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
+import warnings
 
 import imageio_ffmpeg
 import numpy as np
@@ -34,8 +36,17 @@ def _check_file(path: str | os.PathLike, what: str) -> str:
   return path
 
 
+@contextlib.contextmanager
+def _quiet_fork():
+  """Silences JAX's warning on fork: subprocess forks only to exec ffmpeg at once."""
+  with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+    yield
+
+
 def _run(cmd: list[str], what: str, path: str, stdin: bytes | None = None) -> bytes:
-  proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+  with _quiet_fork():
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
   if proc.returncode != 0:
     err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
     tail = " | ".join(err[-3:]) if err else f"exit status {proc.returncode}"
@@ -112,8 +123,9 @@ def probe_video(path: str | os.PathLike) -> tuple[int, int, float]:
   path = _check_file(path, "Video")
   reader = None
   try:
-    reader = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
-    meta = next(reader)
+    with _quiet_fork():
+      reader = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
+      meta = next(reader)
     w, h = meta["size"]
     fps = float(meta.get("fps") or constants.FPS)
   except (OSError, RuntimeError, KeyError, StopIteration) as e:
