@@ -6,7 +6,7 @@ feature by (z sin(yaw), z sin(pitch)), so the nose slides more than the eyes and
 (a 2.5-D look). Roll, translation and scale (tz) then map face units to pixels:
 
   x = cx + s (u cos(roll) - v sin(roll)),  y = cy + s (u sin(roll) + v cos(roll)),
-  s = 0.235 * resolution * (1 + tz),  cx = (0.5 + tx) * resolution,  cy = (0.44 + ty) * resolution.
+  s = 0.27 * resolution * (1 + tz),  cx = (0.5 + tx) * resolution,  cy = (0.45 + ty) * resolution.
 
 The renderer and `landmarks` both read `face_geometry`, so landmarks match the pixels.
 """
@@ -19,8 +19,8 @@ from flowvq_jax.constants import EXP_DIM, NUM_LANDMARKS, POSE_DIM
 from flowvq_jax.world import tables as tb
 from flowvq_jax.world.identity import Identity
 
-SCALE = 0.235  # pixels per face unit / resolution.
-CENTER_Y = 0.44  # vertical position of the face origin / resolution.
+SCALE = 0.27  # pixels per face unit / resolution.
+CENTER_Y = 0.45  # vertical position of the face origin / resolution.
 
 # Feature depths (face units) for the 2.5-D yaw/pitch shift.
 Z_EYE, Z_BROW, Z_NOSE, Z_BRIDGE, Z_MOUTH, Z_EAR = 0.5, 0.55, 0.95, 0.7, 0.62, -0.25
@@ -110,12 +110,12 @@ def face_geometry(ident: Identity, exp: np.ndarray, pose: np.ndarray, resolution
   # Outline.
   g["fw"] = ident.face_w + fn("face_w") + 0.02 * cheek
   g["fht"] = np.full_like(jaw, ident.face_top)
-  g["fhb"] = ident.face_bot + fn("chin_dy") + 0.2 * jaw + 0.02 * part
+  g["fhb"] = ident.face_bot + fn("chin_dy") + 0.24 * jaw + 0.03 * part
   g["taper"] = np.clip(ident.jaw_taper - fn("jaw_w"), 0.0, 0.7)
   g["ear_u"] = Z_EAR * sy
 
   # Eyes.
-  h0 = 0.078 * ident.eye_size * (1 + fn("eye_size"))
+  h0 = 0.085 * ident.eye_size * (1 + fn("eye_size"))
   eye_dx = (ident.eye_dx + fn("eye_dx")) * cy_
   g["ey"] = ident.eye_y + fn("eye_dy") + Z_EYE * sp
   g["ex_l"] = -eye_dx + Z_EYE * sy
@@ -127,7 +127,7 @@ def face_geometry(ident: Identity, exp: np.ndarray, pose: np.ndarray, resolution
   g["hu"] = hu * (1 - blink) - hl * blink
   g["hl"] = hl
   g["h0"] = h0
-  g["iris_r"] = 0.68 * h0 / max(ident.eye_size, 0.5) ** 0.5
+  g["iris_r"] = 0.92 * 0.085 * ident.eye_size**0.5 * (1 + 0.5 * fn("eye_size"))
   g["gaze_x"] = fn("gaze_x") + 0.15 * sy
   g["gaze_y"] = fn("gaze_y") + 0.1 * sp
   g["lid_crease"] = 0.5 + 0.5 * np.clip(widen, 0, 1)
@@ -153,28 +153,28 @@ def face_geometry(ident: Identity, exp: np.ndarray, pose: np.ndarray, resolution
   mx = fn("mouth_dx") + Z_MOUTH * sy
   my = ident.mouth_y + fn("mouth_dy") + Z_MOUTH * sp - 0.02 * ulip
   mw = (ident.mouth_w + fn("mouth_w")) * (
-    1 - 0.3 * rnd + 0.22 * wid + 0.14 * smile + 0.06 * dep - 0.04 * press
+    1 - 0.3 * rnd + 0.22 * wid + 0.16 * smile + 0.06 * dep - 0.04 * press
   )
   mw = np.maximum(mw, 0.06) * cy_
   a_up = np.clip(asym, 0, None)
   a_dn = np.clip(-asym, 0, None)
   g["ml_u"] = mx - mw - 0.035 * a_dn
   g["mr_u"] = mx + mw + 0.035 * a_up
-  corner = my - 0.065 * smile + 0.06 * dep
-  g["ml_v"] = corner - 0.075 * a_dn + 0.01 * a_up
-  g["mr_v"] = corner - 0.075 * a_up + 0.01 * a_dn
-  g["m_center_v"] = my + 0.012 * smile - 0.01 * dep
+  corner = my - 0.1 * smile + 0.085 * dep
+  g["ml_v"] = corner - 0.1 * a_dn + 0.01 * a_up
+  g["mr_v"] = corner - 0.1 * a_up + 0.01 * a_dn
+  g["m_center_v"] = my + 0.02 * smile - 0.015 * dep
   g["my"] = my
   g["mx"] = mx
   gap = np.clip(press, 0, None) * 0.02
-  g["gap_up"] = np.clip(0.06 * jaw + 0.03 * part + 0.045 * np.clip(ulip, 0, None) - gap, 0, None)
-  g["gap_lo"] = np.clip(0.22 * jaw + 0.04 * part + 0.02 * rnd * jaw - gap, 0, None)
+  g["gap_up"] = np.clip(0.07 * jaw + 0.045 * part + 0.05 * np.clip(ulip, 0, None) - gap, 0, None)
+  g["gap_lo"] = np.clip(0.27 * jaw + 0.065 * part + 0.03 * rnd * jaw - gap, 0, None)
   thick = 1 + 0.45 * rnd - 0.5 * np.clip(press, 0, None) - 0.15 * np.clip(smile, 0, None)
   g["lip_up"] = np.maximum((ident.lip_up + fn("lip_up")) * thick, 0.008)
   g["lip_lo"] = np.maximum((ident.lip_lo + fn("lip_lo")) * thick, 0.01)
   g["round"] = np.clip(rnd, 0, 1)
-  g["teeth_up"] = my + 0.012  # lower edge of the upper teeth (fixed to the skull).
-  g["teeth_lo"] = my + 0.2 * jaw + 0.02 * part - 0.03  # upper edge of the lower teeth (jaw).
+  g["teeth_up"] = g["m_center_v"] + 0.018  # lower edge of the upper teeth (fixed to the skull).
+  g["teeth_lo"] = g["m_center_v"] + g["gap_lo"] - 0.05  # upper edge of the lower teeth (jaw).
 
   # Texture amounts (0..1).
   c01 = lambda x: np.clip(x, 0, 1)

@@ -25,6 +25,15 @@ _WHITE = np.array((1.0, 1.0, 1.0), np.float32)
 _BLACK = np.array((0.03, 0.02, 0.02), np.float32)
 
 
+def _clip(a, lo, hi):
+  """np.clip without its Python-level overhead (it matters for many small arrays)."""
+  if lo is None:
+    return np.minimum(a, hi)
+  if hi is None:
+    return np.maximum(a, lo)
+  return np.minimum(np.maximum(a, lo), hi)
+
+
 def _c(color) -> np.ndarray:
   return np.asarray(color, np.float32)
 
@@ -36,7 +45,7 @@ def _axis(res: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=512)
 def background(ident: Identity, res: int) -> np.ndarray:
-  """[res, res, 3] float32 static background of an identity (cached, read-only)."""
+  """[res, res, 3] float32 static layer of an identity: backdrop and torso (cached, read-only)."""
   a = _axis(res) / res
   x, y = a[None, :], a[:, None]
   c1, c2 = _c(ident.bg1), _c(ident.bg2)
@@ -46,11 +55,11 @@ def background(ident: Identity, res: int) -> np.ndarray:
     m = np.broadcast_to(y * 0.8 + 0.2 * x, (res, res))
   elif pat == "stripes":
     m = 0.5 + 0.5 * np.sin(2 * np.pi * f * (x + 0.3 * y))
-    m = np.clip((m - 0.5) * 3 + 0.5, 0, 1)
+    m = _clip((m - 0.5) * 3 + 0.5, 0, 1)
   elif pat == "dots":
     fx, fy = (x * f) % 1 - 0.5, (y * f) % 1 - 0.5
     d = np.sqrt(fx * fx + fy * fy) - 0.22
-    m = np.clip(0.5 - d * res / f, 0, 1)
+    m = _clip(0.5 - d * res / f, 0, 1)
   elif pat == "checker":
     m = ((np.floor(x * f * 0.7) + np.floor(y * f * 0.7)) % 2).astype(np.float32)
     m = np.broadcast_to(0.2 + 0.6 * m, (res, res))
@@ -60,7 +69,10 @@ def background(ident: Identity, res: int) -> np.ndarray:
   m = np.asarray(m, np.float32)[..., None]
   vignette = (1.0 - 0.25 * ((x - 0.5) ** 2 + (y - 0.5) ** 2))[..., None]
   out = ((1 - m) * c1 + m * c2) * vignette
-  out = out.astype(np.float32)
+  out = np.ascontiguousarray(out, dtype=np.float32)
+  # The torso (shoulders, neck) is static: the head moves over it.
+  rest = {"s": geo.SCALE * res, "cx": 0.5 * res, "cy": geo.CENTER_Y * res, "cos": 1.0, "sin": 0.0}
+  _draw_body(_Canvas(out, rest, res), ident, _c(ident.skin))
   out.setflags(write=False)
   return out
 
@@ -104,7 +116,8 @@ class _Canvas:
     """Coverage of a signed distance d (face units, negative inside): one-pixel ramp."""
     a = d * (-self.s)
     a += 0.5
-    return np.clip(a, 0.0, 1.0, out=a)
+    np.maximum(a, 0.0, out=a)
+    return np.minimum(a, 1.0, out=a)
 
   def paint(self, box, alpha: np.ndarray, color):
     sub = self.img[box]
@@ -114,44 +127,43 @@ class _Canvas:
     """Coverage of a line of `width_px` pixels at unsigned distance `dist` (face units)."""
     a = dist * (-self.s)
     a += 0.5 + 0.5 * width_px
-    return np.clip(a, 0.0, 1.0, out=a)
+    np.maximum(a, 0.0, out=a)
+    return np.minimum(a, 1.0, out=a)
 
 
 def _face_sdf(f: dict, u: np.ndarray, v: np.ndarray):
   """Signed distance (approx., face units) to the face outline, and the normalised radius."""
   vn = v / np.where(v < 0, f["fht"], f["fhb"])
-  w = f["fw"] * (1 - f["taper"] * np.clip(vn, 0, None) ** 2)
+  w = f["fw"] * (1 - f["taper"] * _clip(vn, 0, None) ** 2)
   un = u / w
   r = np.sqrt(un * un + vn * vn)
   return (r - 1) * (0.9 * f["fw"]), r, un
 
 
 def _draw_body(cv: _Canvas, ident: Identity, skin: np.ndarray):
-  f = cv.f
-  cv.set_rotation(1.0, 0.0)
   fb = ident.face_bot
   box = cv.box(-2.6, 2.6, 0.3, 3.0)
   if box is not None:
     u, v = cv.uv(box)
     # Neck.
-    d_neck = np.maximum(np.abs(u) - 0.4 * ident.face_w, 0.3 - v)
-    shade = np.clip(0.72 + 0.12 * (v - fb), 0.6, 0.85)[..., None]
+    d_neck = np.maximum(np.abs(u) - 0.5 * ident.face_w - 0.04 * _clip(v - fb, 0, None), 0.3 - v)
+    shade = _clip(0.62 + 0.35 * (v - fb), 0.62, 0.86) * (1 - 0.12 * (u / ident.face_w) ** 2)
+    shade = shade[..., None]
     cv.paint(box, cv.cov(d_neck), skin * shade)
     # Shoulders with a round neckline.
-    du, dv = u / 2.1, (v - (fb + 1.6)) / 0.85
-    d_sh = (np.sqrt(du * du + dv * dv) - 1) * 0.85
-    nu, nv = u / 0.42, (v - (fb + 0.62)) / 0.36
-    d_neckline = (np.sqrt(nu * nu + nv * nv) - 1) * 0.36
+    du, dv = u / 2.3, (v - (fb + 1.25)) / 0.8
+    d_sh = (np.sqrt(du * du + dv * dv) - 1) * 0.8
+    nu, nv = u / 0.46, (v - (fb + 0.5)) / 0.3
+    d_neckline = (np.sqrt(nu * nu + nv * nv) - 1) * 0.3
     d_shirt = np.maximum(d_sh, -d_neckline)
-    shirt = _c(ident.shirt_color) * (0.9 + 0.1 * np.clip(1 - np.abs(u) / 2.1, 0, 1))[..., None]
+    shirt = _c(ident.shirt_color) * (0.85 + 0.15 * _clip(1 - np.abs(u) / 2.3, 0, 1))[..., None]
     cv.paint(box, cv.cov(d_shirt), shirt)
-  cv.set_rotation(f["cos"], f["sin"])
 
 
 def _hair_shade(style: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
   if style == "curly":
-    t = np.sin(u * 38) * np.sin(v * 38)
-    return (0.92 + 0.1 * t)[..., None]
+    t = np.sin(u * 31 + 2.5 * np.sin(v * 23)) + np.sin(v * 29 + 2.5 * np.sin(u * 19))
+    return (0.93 + 0.06 * t)[..., None]
   return (0.9 + 0.08 * np.sin(u * 55 + 6 * v * v))[..., None]
 
 
@@ -183,7 +195,7 @@ def _draw_back_hair(cv: _Canvas, ident: Identity):
     dv = v - vc
     ang = np.arctan2(dv, u)
     r = np.sqrt(u * u + dv * dv)
-    d = r - r0 * (1 + 0.06 * np.sin(11 * ang)) - 0.1 * np.clip(dv, 0, None)
+    d = r - r0 * (1 + 0.06 * np.sin(11 * ang)) - 0.1 * _clip(dv, 0, None)
     cv.paint(box, cv.cov(d), hair * 0.85 * _hair_shade(style, u, v))
   del f
 
@@ -191,13 +203,13 @@ def _draw_back_hair(cv: _Canvas, ident: Identity):
 def _hairline(ident: Identity, style: str, u: np.ndarray) -> np.ndarray:
   """v of the lower edge of the front hair at u (face units)."""
   fw, ft = ident.face_w, ident.face_top
-  side = np.clip(np.abs(u) / fw - 0.62, 0, None)
+  side = _clip(np.abs(u) / fw - 0.62, 0, None)
   down = 4.0 * side * side  # the hair comes down at the temples.
   if style in ("bob", "long"):
     return -0.4 * ft + 0.025 * np.sin(u * 30) + 0.1 * (u / fw) ** 2 + down
   if style == "side_part":
     p = ident.hair_part * 0.4 * fw
-    return -0.62 * ft + 0.22 * np.clip(u - p, -fw, fw) * np.sign(ident.hair_part) + down
+    return -0.62 * ft + 0.22 * _clip(u - p, -fw, fw) * np.sign(ident.hair_part) + down
   if style == "curly":
     return -0.6 * ft + 0.05 * np.sin(u * 20) + down
   if style == "buzz":
@@ -248,7 +260,8 @@ def _draw_face(cv: _Canvas, f: dict, skin: np.ndarray):
   u, v = cv.uv(box)
   d, r, un = _face_sdf(f, u, v)
   r2 = r * r
-  shade = 1.06 - 0.2 * r2 * r2 - 0.05 * un
+  # Soft directional light from the upper left, darker rim, a little shadow under the jaw line.
+  shade = 1.07 - 0.22 * r2 * r2 - 0.06 * un - 0.03 * _clip(v - f["ny"], 0, None)
   cv.paint(box, cv.cov(d), skin * shade[..., None])
 
 
@@ -260,7 +273,7 @@ def _soft_ellipse(cv: _Canvas, cu, cv_, ru, rv, amount, color):
     return
   u, v = cv.uv(box)
   du, dv = (u - cu) / ru, (v - cv_) / rv
-  a = np.clip(1 - (du * du + dv * dv), 0, None)
+  a = _clip(1 - (du * du + dv * dv), 0, None)
   cv.paint(box, (amount * a) * a, color)
 
 
@@ -286,7 +299,7 @@ def _draw_wrinkles(cv: _Canvas, f: dict, skin: np.ndarray):
     if box is not None:
       u, v = cv.uv(box)
       x = (u - f["b_shift"]) / 0.55
-      fade = np.clip(1 - x * x, 0, None) * (0.75 * a)
+      fade = _clip(1 - x * x, 0, None) * (0.75 * a)
       total = 0
       for k in range(3):
         curve = v_top - 0.085 * k + 0.06 * x * x
@@ -299,8 +312,8 @@ def _draw_wrinkles(cv: _Canvas, f: dict, skin: np.ndarray):
     box = cv.box(-0.15 + f["bridge_u"], 0.15 + f["bridge_u"], v0 - 0.02, v0 + 0.2)
     if box is not None:
       u, v = cv.uv(box)
-      t = np.clip((v - v0) / 0.17, 0, 1)
-      fade = np.sqrt(np.clip(t * (1 - t) * 4, 0, 1)) * (0.8 * a)
+      t = _clip((v - v0) / 0.17, 0, 1)
+      fade = np.sqrt(_clip(t * (1 - t) * 4, 0, 1)) * (0.8 * a)
       total = 0
       for side in (-1, 1):
         curve = f["bridge_u"] + side * (0.045 + 0.015 * (1 - t))
@@ -319,9 +332,9 @@ def _draw_wrinkles(cv: _Canvas, f: dict, skin: np.ndarray):
       if box is None:
         continue
       u, v = cv.uv(box)
-      t = np.clip((v - v0) / (v1 - v0), 0, 1)
+      t = _clip((v - v0) / (v1 - v0), 0, 1)
       curve = u0 + (u1 - u0) * t + side * 0.05 * np.sin(np.pi * t)
-      fade = np.sqrt(np.clip(np.sin(np.pi * t), 0, 1)) * (0.7 * a)
+      fade = np.sqrt(_clip(np.sin(np.pi * t), 0, 1)) * (0.7 * a)
       amt = 1.0 + 0.5 * side * f["naso_asym"]
       cv.paint(box, cv.line_alpha(np.abs(u - curve), lw) * fade * min(amt, 1.2), dark)
   # Nose wrinkle lines across the bridge.
@@ -333,7 +346,7 @@ def _draw_wrinkles(cv: _Canvas, f: dict, skin: np.ndarray):
     if box is not None:
       u, v = cv.uv(box)
       x = (u - bu) / 0.11
-      fade = np.clip(1 - x * x, 0, None) * (0.8 * a)
+      fade = _clip(1 - x * x, 0, None) * (0.8 * a)
       total = 0
       for k in range(3):
         curve = v0 + 0.045 * k + 0.03 * x * x
@@ -353,7 +366,7 @@ def _draw_wrinkles(cv: _Canvas, f: dict, skin: np.ndarray):
         continue
       u, v = cv.uv(box)
       du = (u - cu) * side
-      fade = np.clip(du / 0.02, 0, 1) * np.clip((0.09 - du) / 0.03, 0, 1) * (0.6 * a)
+      fade = _clip(du / 0.02, 0, 1) * _clip((0.09 - du) / 0.03, 0, 1) * (0.6 * a)
       total = 0
       for slope in (-0.5, 0.0, 0.5):
         total = np.maximum(total, cv.line_alpha(np.abs(v - cv0 - slope * du), lw))
@@ -366,7 +379,7 @@ def _draw_wrinkles(cv: _Canvas, f: dict, skin: np.ndarray):
     if box is not None:
       u, v = cv.uv(box)
       x = (u - f["mx"]) / 0.14
-      fade = np.clip(1 - x * x, 0, None) * (0.6 * a)
+      fade = _clip(1 - x * x, 0, None) * (0.6 * a)
       cv.paint(box, cv.line_alpha(np.abs(v - vc + 0.025 * x * x), lw) * fade, dark)
 
 
@@ -381,7 +394,7 @@ def _draw_brows(cv: _Canvas, f: dict, color: np.ndarray):
       continue
     u, v = cv.uv(box)
     x = (side * (u - f["b_shift"]) - xi) / length
-    xc = np.clip(x, 0, 1)
+    xc = _clip(x, 0, 1)
     vcurve = f["b_in_v"] + (f["b_out_v"] - f["b_in_v"]) * xc - f["b_arch"] * 4 * xc * (1 - xc)
     slope = ((f["b_out_v"] - f["b_in_v"]) - f["b_arch"] * 4 * (1 - 2 * xc)) / length
     th = f["b_thick"] * (1.25 - 0.65 * xc)
@@ -401,8 +414,8 @@ def _draw_eyes(cv: _Canvas, f: dict, ident: Identity, skin: np.ndarray):
       continue
     u, v = cv.uv(box)
     x = (u - ex) / ew
-    xc = np.clip(x, -1, 1)
-    q = np.clip(1 - xc * xc, 0, None)
+    xc = _clip(x, -1, 1)
+    q = _clip(1 - xc * xc, 0, None)
     tilt = -0.018 * side * xc
     up = ey + tilt - f["hu"] * q * (1 - 0.15 * side * xc)
     lo = ey + tilt + f["hl"] * q * (1 + 0.1 * side * xc)
@@ -414,7 +427,7 @@ def _draw_eyes(cv: _Canvas, f: dict, ident: Identity, skin: np.ndarray):
     d_open = np.maximum(np.maximum(up - v, v - lo), outside)
     a_open = cv.cov(d_open)
     if f["hu"] + f["hl"] > 0.004:
-      lid_shadow = np.clip((v - up) / (0.5 * h0 + 1e-6), 0, 1)
+      lid_shadow = _clip((v - up) / (0.5 * h0 + 1e-6), 0, 1)
       shade = (0.72 + 0.28 * lid_shadow) * (1 - 0.15 * xc * xc)
       cv.paint(box, a_open, _SCLERA * shade[..., None])
       ir = f["iris_r"]
@@ -429,7 +442,7 @@ def _draw_eyes(cv: _Canvas, f: dict, ident: Identity, skin: np.ndarray):
       hx, hy = du + 0.35 * ir, dv + 0.35 * ir
       cv.paint(box, cv.cov(np.sqrt(hx * hx + hy * hy) - 0.2 * ir) * (0.9 * a_open), _WHITE)
     # Upper lid line with lashes (thicker at the outer corner), faint lower lid line.
-    th = 0.01 + 0.012 * np.clip(side * x, 0, 1)
+    th = 0.01 + 0.012 * _clip(side * x, 0, 1)
     d_lash = np.maximum(np.abs(v - up) - th, (np.abs(x) - 1.04) * ew)
     cv.paint(box, cv.cov(d_lash), _LASH)
     d_low = np.maximum(np.abs(v - lo) - 0.004, outside)
@@ -443,9 +456,9 @@ def _draw_nose(cv: _Canvas, f: dict, skin: np.ndarray):
   box = cv.box(min(bu, nx) - 0.02, max(bu, nx) + 0.14, f["ey"] + 0.05, ny + 0.02)
   if box is not None:
     u, v = cv.uv(box)
-    t = np.clip((v - f["ey"]) / (ny - f["ey"]), 0, 1)
+    t = _clip((v - f["ey"]) / (ny - f["ey"]), 0, 1)
     cu = bu + (nx - bu) * t + 0.05 + 0.04 * t
-    a = np.clip(1 - np.abs(u - cu) / 0.04, 0, 1) * (0.25 * t)
+    a = _clip(1 - np.abs(u - cu) / 0.04, 0, 1) * (0.25 * t)
     cv.paint(box, a, skin * 0.7)
   box = cv.box(nx - nw - 0.05, nx + nw + 0.05, ny - 0.1, ny + 0.1)
   if box is None:
@@ -454,14 +467,14 @@ def _draw_nose(cv: _Canvas, f: dict, skin: np.ndarray):
   x = (u - nx) / nw
   # Tip highlight.
   du, dv = (u - nx) / (0.5 * nw), (v - ny + 0.01) / 0.05
-  hl = np.clip(1 - du * du - dv * dv, 0, None)
+  hl = _clip(1 - du * du - dv * dv, 0, None)
   cv.paint(box, 0.25 * hl, skin * 1.15)
   # Wings: arcs around the nostrils.
   for side in (-1, 1):
     wu, wv = nx + side * 0.78 * nw, ny + 0.0
     du, dv = u - wu, v - wv
     r = np.sqrt(du * du + dv * dv)
-    mask = np.clip((side * du) / 0.02 + 0.5, 0, 1)
+    mask = _clip((side * du) / 0.02 + 0.5, 0, 1)
     cv.paint(box, cv.line_alpha(np.abs(r - 0.055), 1.0) * mask * 0.55, skin * 0.6)
   # Nostrils.
   for side in (-1, 1):
@@ -470,7 +483,7 @@ def _draw_nose(cv: _Canvas, f: dict, skin: np.ndarray):
     cv.paint(box, cv.cov(d) * 0.85, skin * 0.3)
   # Base line under the tip.
   base = ny + 0.045 + 0.02 * x * x
-  a = cv.line_alpha(np.abs(v - base), 1.0) * np.clip(1 - x * x, 0, None) * 0.35
+  a = cv.line_alpha(np.abs(v - base), 1.0) * _clip(1 - x * x, 0, None) * 0.35
   cv.paint(box, a, skin * 0.55)
 
 
@@ -492,7 +505,7 @@ def _draw_mouth(cv: _Canvas, f: dict, ident: Identity, skin: np.ndarray):
   lshade = np.where(
     v < mid,
     0.82,
-    1.0 + 0.12 * np.clip(1 - 4 * np.abs(v - 0.5 * (ilo + olo)) / (olo - ilo + 1e-3), 0, 1),
+    1.0 + 0.12 * _clip(1 - 4 * np.abs(v - 0.5 * (ilo + olo)) / (olo - ilo + 1e-3), 0, 1),
   )
   cv.paint(box, cv.cov(d_lips), lip * lshade[..., None])
   # Line between closed lips.
@@ -502,7 +515,7 @@ def _draw_mouth(cv: _Canvas, f: dict, ident: Identity, skin: np.ndarray):
     return
   d_open = np.maximum(np.maximum(iup - v, v - ilo), outside)
   a_open = cv.cov(d_open)
-  depth = np.clip((v - iup) / (ilo - iup + 1e-3), 0, 1)
+  depth = _clip((v - iup) / (ilo - iup + 1e-3), 0, 1)
   cv.paint(box, a_open, _CAVITY * (0.6 + 0.4 * depth)[..., None])
   # Tongue.
   tu, tv = 0.5 * (ul + ur), f["m_center_v"] + f["gap_lo"] + 0.01
@@ -510,7 +523,7 @@ def _draw_mouth(cv: _Canvas, f: dict, ident: Identity, skin: np.ndarray):
   rt = np.sqrt(du * du + dv * dv)
   cv.paint(box, cv.cov((rt - 1) * 0.05) * a_open, _TONGUE * (1.05 - 0.25 * rt)[..., None])
   # Teeth: narrower towards the corners (the dental arch is curved).
-  theta = np.arcsin(np.clip(x * 0.92, -1, 1)) * (2 / np.pi)
+  theta = np.arcsin(_clip(x * 0.92, -1, 1)) * (2 / np.pi)
   ts = (1 - 0.45 * x * x)[..., None]
   for row, n, edge in ((0, 4.0, f["teeth_lo"]), (1, 3.2, f["teeth_up"])):
     k = theta * n
@@ -524,7 +537,7 @@ def _draw_mouth(cv: _Canvas, f: dict, ident: Identity, skin: np.ndarray):
       extent = np.abs(theta) - 0.75
     d = np.maximum(d, extent * half)
     sep = np.minimum(fr, 1 - fr) * (half * cv.s / n * (1 - x * x + 0.2))
-    shade = ts * (0.7 + 0.3 * np.clip(sep, 0, 1))[..., None]
+    shade = ts * (0.7 + 0.3 * _clip(sep, 0, 1))[..., None]
     tone = _TEETH if row == 1 else _TEETH * 0.92
     cv.paint(box, cv.cov(d) * a_open, tone * shade)
 
@@ -541,7 +554,7 @@ def render_frames(ident: Identity, g: dict, res: int) -> np.ndarray:
     f = geo.frame_params(g, t)
     np.copyto(img, bg)
     cv = _Canvas(img, f, res)
-    _draw_body(cv, ident, skin)
+    _soft_ellipse(cv, 0.0, f["fhb"] + 0.02, 0.55 * f["fw"], 0.2, 0.45, skin * 0.45)  # chin shadow
     _draw_back_hair(cv, ident)
     _draw_ears(cv, f, skin)
     _draw_face(cv, f, skin)
@@ -554,6 +567,6 @@ def render_frames(ident: Identity, g: dict, res: int) -> np.ndarray:
     _draw_mouth(cv, f, ident, skin)
     np.multiply(img, 255.0, out=img)
     img += 0.5
-    np.clip(img, 0, 255, out=img)
+    np.clip(img, 0.0, 255.0, out=img)
     out[t] = img
   return out
