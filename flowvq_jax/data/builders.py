@@ -126,3 +126,19 @@ def data_sources(name: str, data_dir: str | os.PathLike, crop: str | None = None
       f"`python -m launch.prepare_data --dataset {name} --data_dir {os.fspath(data_dir)}`."
     )
   return builder.as_data_source()
+
+
+def _dir_bytes(path: str) -> int:
+  total = 0
+  for dirpath, _, files in os.walk(path):
+    total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+  return total
+
+
+def describe(builder: tfds.core.DatasetBuilder) -> str:
+  """A few lines on a prepared dataset: where it is, clips and frames per split, size."""
+  lines = [f"{builder.name}/{builder.builder_config.name} at {builder.data_dir}"]
+  for name, split in sorted(builder.info.splits.items()):
+    lines.append(f"  {name:<10} {split.num_examples:>6} clips")
+  lines.append(f"  size on disk: {_dir_bytes(os.fspath(builder.data_dir)) / 2**20:.1f} MiB")
+  return "\n".join(lines)

@@ -245,3 +245,24 @@ def test_bad_files_name_the_file(tmp_path):
   else:
     with pytest.raises(ValueError, match=r"Haar face detection needs OpenCV 4\.x.*crop"):
       builders.prepare("hdtf/res64", data, manual_dir=blank)
+
+
+def test_prepare_data_cli(tiny, tmp_path, capsys):
+  from launch import prepare_data
+
+  builder, _ = tiny
+  data_dir = builder.data_dir.split("/synthetic_talking_faces")[0]
+  assert (
+    prepare_data.main(["--dataset", "synthetic_talking_faces/tiny", "--data_dir", data_dir]) == 0
+  )
+  out = capsys.readouterr().out
+  assert "train" in out and "32 clips" in out and "build time" in out and "MiB" in out
+  rc = prepare_data.main(
+    ["--dataset", "mead/res64", "--data_dir", str(tmp_path), "--manual_dir", str(tmp_path / "x")]
+  )
+  err = capsys.readouterr().err.strip()
+  assert rc == 2 and err.startswith("error: MEAD manual directory does not exist")
+  assert len(err.splitlines()) == 1
+  rc = prepare_data.main(["--dataset", "mead/res64", "--data_dir", str(tmp_path), "--crop", "1,2"])
+  err = capsys.readouterr().err.strip()
+  assert rc == 2 and "Crop box must be 'x,y,w,h'" in err
