@@ -17,13 +17,17 @@ from flowvq_jax.configlib import ConfigError
 
 def main(argv: list[str] | None = None) -> int:
   argv = sys.argv[1:] if argv is None else argv
-  parser = argparse.ArgumentParser(prog="python -m launch.sweep", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    prog="python -m launch.sweep",
+    description=__doc__,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
   parser.add_argument("--config", required=True)
   parser.add_argument("--workdir_root", required=True)
   parser.add_argument("--dry_run", action="store_true")
-  parser.add_argument("--points", default=None,
-                      help="comma-separated point indices to run (default: all)")
+  parser.add_argument(
+    "--points", default=None, help="comma-separated point indices to run (default: all)"
+  )
   args, rest = parser.parse_known_args(argv)
   from flowvq_jax.train import sweep  # noqa: PLC0415
 

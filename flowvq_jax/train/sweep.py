@@ -15,8 +15,13 @@ from flowvq_jax.configlib import ConfigError
 from flowvq_jax.train import config_util, hyper
 
 
-def plan(config_spec: str, workdir_root: str, extra_flags: Sequence[str] = (), *,
-         points: Sequence[int] | None = None) -> list[dict[str, Any]]:
+def plan(
+  config_spec: str,
+  workdir_root: str,
+  extra_flags: Sequence[str] = (),
+  *,
+  points: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
   """One `{'name', 'overrides', 'workdir', 'command'}` per sweep point.
 
   Every point's overrides are checked against the config first, so a typo fails before any run.
@@ -29,7 +34,7 @@ def plan(config_spec: str, workdir_root: str, extra_flags: Sequence[str] = (), *
   base = config_util.load_config(config_spec)
   extra = {}
   for flag in extra_flags:
-    key, eq, value = flag[len("--config."):].partition("=")
+    key, eq, value = flag[len("--config.") :].partition("=")
     if not eq:
       raise ConfigError(f"Sweep base flag {flag!r} needs the form --config.a.b=value.")
     extra[key] = value
@@ -44,12 +49,12 @@ def plan(config_spec: str, workdir_root: str, extra_flags: Sequence[str] = (), *
     config_util.apply_overrides(cfg, {**extra, **point})
     name = f"{i:02d}_{hyper.point_name(point)}"
     workdir = os.path.join(workdir_root, name)
-    command = [sys.executable, "-m", "launch.train", "--config", config_spec,
-               "--workdir", workdir]
+    command = [sys.executable, "-m", "launch.train", "--config", config_spec, "--workdir", workdir]
     command += [f"--config.{k}={v}" for k, v in extra.items()]
     command += [f"--config.{k}={_flag_value(v)}" for k, v in point.items()]
-    out.append({"index": i, "name": name, "overrides": point, "workdir": workdir,
-                "command": command})
+    out.append(
+      {"index": i, "name": name, "overrides": point, "workdir": workdir, "command": command}
+    )
   return out
 
 
@@ -74,8 +79,14 @@ def run(points: list[dict[str, Any]], workdir_root: str) -> list[dict[str, Any]]
       print(f"[sweep] {p['name']}: {shell_command(p['command'])}", flush=True)
       rc = subprocess.call(p["command"])
       if rc != 0 and not os.path.exists(final):
-        rows.append({"name": p["name"], "overrides": p["overrides"], "status": f"failed rc={rc}",
-                     "metrics": {}})
+        rows.append(
+          {
+            "name": p["name"],
+            "overrides": p["overrides"],
+            "status": f"failed rc={rc}",
+            "metrics": {},
+          }
+        )
         continue
     rows.append(_row(p, final))
   with open(os.path.join(workdir_root, "sweep.json"), "w") as f:
@@ -100,8 +111,13 @@ def _row(p, final):
     metrics["train/loss"] = res["train"]["train/loss"]
   if res.get("steps_per_sec"):
     metrics["steps_per_sec"] = res["steps_per_sec"]
-  return {"name": p["name"], "overrides": p["overrides"], "status": res.get("status"),
-          "step": res.get("step"), "metrics": metrics}
+  return {
+    "name": p["name"],
+    "overrides": p["overrides"],
+    "status": res.get("status"),
+    "step": res.get("step"),
+    "metrics": metrics,
+  }
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -112,6 +128,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
   lines = [head, sep]
   for r in rows:
     vals = [f"{r['metrics'][k]:.4g}" if k in r["metrics"] else "" for k in keys]
-    lines.append(f"| {r['name']} | {r['status']} | {r.get('step', '')} | " + " | ".join(vals)
-                 + " |")
+    lines.append(
+      f"| {r['name']} | {r['status']} | {r.get('step', '')} | " + " | ".join(vals) + " |"
+    )
   return "\n".join(lines)

@@ -37,7 +37,30 @@ def main():
       config.task = "train_faulty_task"
       config.faults = ml_collections.ConfigDict(run["faults"])
     results.append(trainer.train(config, run["workdir"]))
-  print("RESULT " + json.dumps({"devices": jax.device_count(), "results": results}), flush=True)
+  out = {"devices": jax.device_count(), "results": results}
+  if spec.get("report_shardings"):
+    out["shardings"] = _param_shardings(spec["report_shardings"])
+  print("RESULT " + json.dumps(out), flush=True)
+  if dist:
+    jax.distributed.shutdown()
+
+
+def _param_shardings(arg):
+  """{'layer/kernel': partition spec as a list} of the toy params under config `arg`."""
+  import jax  # noqa: PLC0415
+
+  from flowvq_jax.train import config_util, mesh, tasks  # noqa: PLC0415
+
+  config = config_util.load_config(f"configs/toy.py:{arg}")
+  task = tasks.load(config.task)
+  batch = {"x": jax.ShapeDtypeStruct((config.data.batch_size, config.data.dim), "float32")}
+  shapes = jax.eval_shape(lambda r, b: task.init(r, b, config), jax.random.PRNGKey(0), batch)
+  m = mesh.make_mesh(config.mesh)
+  sh = mesh.tree_shardings(shapes, m, config.sharding)
+  flat = jax.tree_util.tree_flatten_with_path(sh)[0]
+  return {
+    "/".join(k.key for k in path): list(s.spec) + [None] * (2 - len(s.spec)) for path, s in flat
+  }
 
 
 if __name__ == "__main__":

@@ -12,14 +12,6 @@ from train_testutil import assert_trees_close, config, losses, params
 from flowvq_jax.train import checkpoint, metrics, trainer
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-  """An uninterrupted 10-step run: (workdir, losses, final params)."""
-  wd = str(tmp_path_factory.mktemp("ref"))
-  trainer.train(config(), wd)
-  return wd, losses(wd), params(wd)
-
-
 def test_toy_learns_and_writes_outputs(tmp_path):
   c = config(train__steps=120, train__eval_every=40, train__summaries_every=40)
   res = trainer.train(c, str(tmp_path))
@@ -96,6 +88,6 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path, reference):
   assert res["status"] == "done" and res["step"] == 10
   assert_trees_close(params(wd), ref_params, rtol=1e-6, atol=1e-7)
   got = losses(wd)
-  np.testing.assert_allclose([got[s] for s in range(1, 11)], [ref_losses[s] for s in range(1, 11)],
-                             rtol=1e-6)
-
+  np.testing.assert_allclose(
+    [got[s] for s in range(1, 11)], [ref_losses[s] for s in range(1, 11)], rtol=1e-6
+  )

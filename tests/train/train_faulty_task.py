@@ -47,8 +47,9 @@ class _FaultyIterator:
 
 
 def make_data(config, split, *, process_index, process_count, seed):
-  it = toy.make_data(config, split, process_index=process_index, process_count=process_count,
-                     seed=seed)
+  it = toy.make_data(
+    config, split, process_index=process_index, process_count=process_count, seed=seed
+  )
   if split != "train" or "faults" not in config:
     return it
   return _FaultyIterator(it, config.faults)

@@ -48,8 +48,9 @@ def load(name: str) -> ModuleType:
       if not (e.name and module_name.startswith(e.name)):
         raise
   if module is None:
-    raise ConfigError(f"Unknown task {name!r}: neither flowvq_jax.train.tasks.{name} nor {name} "
-                      "can be imported.")
+    raise ConfigError(
+      f"Unknown task {name!r}: neither flowvq_jax.train.tasks.{name} nor {name} can be imported."
+    )
   missing = [f for f in REQUIRED if not hasattr(module, f)]
   if missing:
     raise ConfigError(f"Task module {module.__name__} lacks {', '.join(missing)}.")

@@ -1,0 +1,108 @@
+"""Device counts, processes and crashes: 1 vs 8 devices (data-parallel and fully sharded),
+checkpoints moved between device counts, two processes with jax.distributed, SIGKILL."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from train_testutil import (
+  FAST,
+  assert_trees_close,
+  config,
+  finish_worker,
+  free_port,
+  losses,
+  params,
+  run_worker,
+  start_worker,
+)
+
+from flowvq_jax.train import trainer
+
+STEPS = range(1, 11)
+
+
+def _run(workdir, arg="tiny", steps=10, faults=None):
+  run = {"workdir": str(workdir), "arg": arg, "overrides": {**FAST, "train.steps": str(steps)}}
+  if faults:
+    run["faults"] = faults
+  return run
+
+
+def _check_losses(workdir, ref_losses, rtol):
+  got = losses(str(workdir))
+  np.testing.assert_allclose([got[s] for s in STEPS], [ref_losses[s] for s in STEPS], rtol=rtol)
+
+
+def test_one_vs_eight_devices_and_checkpoints_across_device_counts(tmp_path, reference):
+  _, ref_losses, ref_params = reference
+  # A 1-device checkpoint at step 6, to be resumed on 8 devices.
+  trainer.train(config(train__steps=6), str(tmp_path / "from1"))
+  out = run_worker(
+    {
+      "runs": [
+        _run(tmp_path / "dp8"),
+        _run(tmp_path / "fsdp8", arg="tiny,fsdp=true"),
+        _run(tmp_path / "from8", arg="tiny,fsdp=true", steps=6),
+        _run(tmp_path / "from1", arg="tiny,fsdp=true"),
+      ],
+      "report_shardings": "tiny,fsdp=true",
+    },
+    devices=8,
+  )
+  assert out["devices"] == 8
+  # Under fsdp the big kernels really are split over the 8 devices.
+  assert out["shardings"]["enc_1/kernel"] in (["fsdp", None], [None, "fsdp"])
+  for name in ("dp8", "fsdp8", "from1"):
+    _check_losses(tmp_path / name, ref_losses, rtol=1e-4)
+    assert_trees_close(params(str(tmp_path / name)), ref_params, rtol=1e-4, atol=1e-5)
+  # The 8-device fully-sharded checkpoint at step 6 resumes here on 1 device.
+  trainer.train(config(), str(tmp_path / "from8"))
+  _check_losses(tmp_path / "from8", ref_losses, rtol=1e-4)
+  assert_trees_close(params(str(tmp_path / "from8")), ref_params, rtol=1e-4, atol=1e-5)
+
+
+def test_two_processes_train_checkpoint_and_resume(tmp_path, reference):
+  _, ref_losses, ref_params = reference
+  wd = tmp_path / "two"
+  for steps in (6, 10):  # train to 6 and checkpoint, then both processes resume to 10
+    port = free_port()
+    procs = [
+      start_worker(
+        {
+          "runs": [_run(wd, arg="tiny,fsdp=true", steps=steps)],
+          "distributed": {
+            "coordinator_address": f"127.0.0.1:{port}",
+            "num_processes": 2,
+            "process_id": i,
+          },
+        }
+      )
+      for i in range(2)
+    ]
+    outs = [finish_worker(p) for p in procs]
+    assert [o["devices"] for o in outs] == [2, 2]
+    assert all(o["results"][0]["step"] == steps for o in outs)
+  files = os.listdir(wd / "checkpoints" / "10" / "data")
+  assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(files)
+  # Each process read its half of every global batch: same losses as the 1-process run.
+  _check_losses(wd, ref_losses, rtol=1e-4)
+  assert_trees_close(params(str(wd)), ref_params, rtol=1e-4, atol=1e-5)
+
+
+def test_sigkill_between_checkpoints_then_restart_matches(tmp_path, reference):
+  _, ref_losses, ref_params = reference
+  marker = str(tmp_path / "killed")
+  proc = start_worker(
+    {"runs": [_run(tmp_path / "run", faults={"sigkill_at": 7, "sigkill_marker": marker})]}
+  )
+  proc.communicate(timeout=180)
+  assert proc.returncode == -9 and os.path.exists(marker)
+  assert not os.path.exists(tmp_path / "run" / "checkpoints" / "10")
+  out = run_worker(
+    {"runs": [_run(tmp_path / "run", faults={"sigkill_at": 7, "sigkill_marker": marker})]}
+  )
+  assert out["results"][0]["step"] == 10
+  assert_trees_close(params(str(tmp_path / "run")), ref_params, rtol=1e-6, atol=1e-7)
+  _check_losses(tmp_path / "run", ref_losses, rtol=1e-6)
