@@ -184,6 +184,7 @@ def face_geometry(ident: Identity, exp: np.ndarray, pose: np.ndarray, resolution
   g["w_nose"] = c01(nosew)
   g["w_crow"] = c01(0.8 * cheek + 0.4 * smile - 0.3)
   g["w_cheek"] = c01(cheek)
+  g["cheek_full"] = fn("cheek")
   g["w_chin"] = c01(0.7 * press + 0.3 * dep)
   g["naso_asym"] = asym
   return g

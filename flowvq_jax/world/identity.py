@@ -11,6 +11,7 @@ Color = tuple[float, float, float]
 
 HAIR_STYLES = ("short", "bob", "long", "buzz", "curly", "side_part")
 BG_PATTERNS = ("gradient", "stripes", "dots", "checker", "rings")
+BEARDS = ("none", "stubble", "moustache")
 
 _SKIN_TONES = np.array(
   [
@@ -99,6 +100,7 @@ class Identity:
   bg_freq: float
   shirt_color: Color
   voice: Voice
+  beard: int = 0  # index into BEARDS.
 
 
 def _lerp_palette(palette: np.ndarray, t: float) -> Color:
@@ -177,4 +179,5 @@ def make_identity(world_seed: int, index: int) -> Identity:
     bg_freq=float(u(3, 9)),
     shirt_color=shirt,
     voice=voice,
+    beard=0 if high else int(rng.choice(3, p=[0.55, 0.25, 0.2])),
   )

@@ -14,7 +14,7 @@ import functools
 import numpy as np
 
 from flowvq_jax.world import geometry as geo
-from flowvq_jax.world.identity import BG_PATTERNS, HAIR_STYLES, Identity
+from flowvq_jax.world.identity import BEARDS, BG_PATTERNS, HAIR_STYLES, Identity
 
 _SCLERA = np.array((0.95, 0.93, 0.9), np.float32)
 _LASH = np.array((0.1, 0.07, 0.06), np.float32)
@@ -207,9 +207,10 @@ def _hairline(ident: Identity, style: str, u: np.ndarray) -> np.ndarray:
   down = 4.0 * side * side  # the hair comes down at the temples.
   if style in ("bob", "long"):
     return -0.4 * ft + 0.025 * np.sin(u * 30) + 0.1 * (u / fw) ** 2 + down
-  if style == "side_part":
-    p = ident.hair_part * 0.4 * fw
-    return -0.62 * ft + 0.22 * _clip(u - p, -fw, fw) * np.sign(ident.hair_part) + down
+  if style == "side_part":  # parted on one side, swept down across the forehead.
+    sgn = 1.0 if ident.hair_part >= 0 else -1.0
+    x = _clip((sgn * u + 0.75 * fw) / (1.5 * fw), 0, 1)
+    return -ft * (0.42 + 0.36 * x * np.sqrt(x)) + down
   if style == "curly":
     return -0.6 * ft + 0.05 * np.sin(u * 20) + down
   if style == "buzz":
@@ -278,7 +279,7 @@ def _soft_ellipse(cv: _Canvas, cu, cv_, ru, rv, amount, color):
 
 
 def _draw_cheeks(cv: _Canvas, f: dict, skin: np.ndarray):
-  amt = 0.1 + 0.3 * f["w_cheek"]
+  amt = min(max(0.1 + 0.3 * f["w_cheek"] + f["cheek_full"], 0.0), 0.6)
   blush = skin * np.array((1.02, 0.78, 0.78), np.float32)
   lift = 0.06 * f["w_cheek"]
   for side in (-1, 1):
@@ -381,6 +382,34 @@ def _draw_wrinkles(cv: _Canvas, f: dict, skin: np.ndarray):
       x = (u - f["mx"]) / 0.14
       fade = _clip(1 - x * x, 0, None) * (0.6 * a)
       cv.paint(box, cv.line_alpha(np.abs(v - vc + 0.025 * x * x), lw) * fade, dark)
+
+
+def _draw_beard(cv: _Canvas, f: dict, ident: Identity, skin: np.ndarray):
+  """Stubble on the jaw, chin and upper lip; optionally a moustache. Follows the jaw."""
+  kind = BEARDS[ident.beard]
+  if kind == "none":
+    return
+  fw = f["fw"]
+  box = cv.box(-fw - 0.02, fw + 0.02, f["ny"] - 0.25, f["fhb"] + 0.02)
+  if box is None:
+    return
+  u, v = cv.uv(box)
+  d, _, un = _face_sdf(f, u, v)
+  top = f["ny"] + 0.02 - 0.3 * un * un  # rises towards the sideburns.
+  a = _clip((v - top) / 0.1, 0, 1) * cv.cov(d + 0.015) * 0.33
+  tint = 0.55 * _c(ident.hair_color) + 0.45 * skin * 0.6
+  cv.paint(box, a, tint)
+  if kind == "moustache":
+    mx, mw = f["mx"], 0.5 * (f["mr_u"] - f["ml_u"])
+    vc = f["m_center_v"] - f["gap_up"] - 0.6 * f["lip_up"] - 0.04
+    box = cv.box(mx - mw - 0.08, mx + mw + 0.08, vc - 0.08, vc + 0.08)
+    if box is None:
+      return
+    u, v = cv.uv(box)
+    x = (u - mx) / (mw + 0.05)
+    th = 0.035 * (1 - 0.5 * x * x) * (1 - 0.3 * np.exp(-((x / 0.12) ** 2)))
+    d = np.maximum(np.abs(v - vc - 0.03 * x * x) - th, (np.abs(x) - 1) * (mw + 0.05))
+    cv.paint(box, cv.cov(d) * 0.95, _c(ident.hair_color) * 0.9)
 
 
 def _draw_brows(cv: _Canvas, f: dict, color: np.ndarray):
@@ -564,6 +593,7 @@ def render_frames(ident: Identity, g: dict, res: int) -> np.ndarray:
     _draw_brows(cv, f, brow)
     _draw_eyes(cv, f, ident, skin)
     _draw_nose(cv, f, skin)
+    _draw_beard(cv, f, ident, skin)
     _draw_mouth(cv, f, ident, skin)
     np.multiply(img, 255.0, out=img)
     img += 0.5
