@@ -153,7 +153,15 @@ class SyntheticWorld:
     return _check_seed(utterance, "utterance")
 
   def sample_clip(
-    self, identity, emotion, intensity: int, seconds: float, seed: int, utterance=None
+    self,
+    identity,
+    emotion,
+    intensity: int,
+    seconds: float,
+    seed: int,
+    utterance=None,
+    *,
+    render_frames: bool = True,
   ) -> Clip:
     """A clip: synthesized speech of `utterance` performed with `emotion` at `intensity`.
 
@@ -164,17 +172,32 @@ class SyntheticWorld:
       seconds: duration (> 0); T = round(seconds * 25) frames.
       seed: non-verbal randomness and prosody jitter.
       utterance: spoken content id; None derives one from `seed`.
+      render_frames: False skips rendering (frames is then uint8 [T, 0, 0, 3]); everything
+        else is identical. For coefficient-only datasets.
     """
     ident = self._ident(identity)
     wav, utt = self.speech(ident, emotion, intensity, seconds, seed, utterance)
-    clip = self.perform(ident, wav, SAMPLE_RATE, emotion, intensity, seed)
+    clip = self.perform(
+      ident, wav, SAMPLE_RATE, emotion, intensity, seed, render_frames=render_frames
+    )
     return dataclasses.replace(clip, utterance=utt)
 
-  def perform(self, identity, audio, sample_rate: int, emotion, intensity: int, seed: int) -> Clip:
+  def perform(
+    self,
+    identity,
+    audio,
+    sample_rate: int,
+    emotion,
+    intensity: int,
+    seed: int,
+    *,
+    render_frames: bool = True,
+  ) -> Clip:
     """A performance of given audio (resampled to 16 kHz, cut to whole frames).
 
     The mouth follows the mouth law; blinks, head motion and emotion offsets are random given
     `seed`, so different seeds give different non-verbal cues with the same mouth.
+    `render_frames=False` skips rendering (frames is then uint8 [T, 0, 0, 3]).
     """
     ident = self._ident(identity)
     emo = emotion_index(emotion)
@@ -194,7 +217,10 @@ class SyntheticWorld:
     exp[:, tb.WIDTH] = law[:, 2] + exp[:, tb.WIDTH]
     pose = pose.astype(np.float32)
     g = geo.face_geometry(ident, exp.astype(np.float64), pose.astype(np.float64), self.resolution)
-    frames = render_lib.render_frames(ident, g, self.resolution)
+    if render_frames:
+      frames = render_lib.render_frames(ident, g, self.resolution)
+    else:
+      frames = np.zeros((num_frames, 0, 0, 3), np.uint8)
     lms = geo.all_landmarks(g)
     assert exp.shape == (num_frames, EXP_DIM) and pose.shape == (num_frames, POSE_DIM)
     assert lms.shape == (num_frames, NUM_LANDMARKS, 2)

@@ -88,6 +88,11 @@ def test_same_audio_different_seeds(world, clip):
   assert not np.allclose(a.pose, b.pose)
   assert not np.allclose(a.exp[:, tb.BLINK], b.exp[:, tb.BLINK])
   assert not np.array_equal(a.frames, b.frames)
+  # Without rendering, everything else is identical.
+  d = world.perform(1, clip.audio, 16000, "happy", 3, seed=5, render_frames=False)
+  assert d.frames.shape == (clip.num_frames, 0, 0, 3)
+  np.testing.assert_array_equal(d.exp, clip.exp)
+  np.testing.assert_array_equal(d.landmarks, clip.landmarks)
   # sample_clip is speech + perform with the same seed.
   c = world.perform(1, clip.audio, 16000, "happy", 3, seed=5)
   np.testing.assert_array_equal(c.exp, clip.exp)
