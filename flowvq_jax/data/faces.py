@@ -61,7 +61,7 @@ def detect_face_box(
     source: name of the video, for the error message.
 
   Returns:
-    `(x, y, side, side)`; may extend past the frame (`crop_and_resize` pads).
+    `(x, y, side, side)`; may extend past the frame (`media.read_video` pads it black).
 
   Raises:
     ValueError: naming `source`, if no face is found on any probed frame.
@@ -84,24 +84,6 @@ def detect_face_box(
   cx, cy = x + bw / 2, y + bh / 2
   side = scale * max(bw, bh)
   return int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side)), int(round(side))
-
-
-def crop_and_resize(frames: np.ndarray, box: Box | None, size: int) -> np.ndarray:
-  """Crops `[T, H, W, 3]` frames to `box` (None: the whole frame), edge-padding outside the
-  frame, and resizes to `[T, size, size, 3]` uint8."""
-  frames = np.asarray(frames, np.uint8)
-  if box is not None:
-    x, y, bw, bh = (int(v) for v in box)
-    if bw <= 0 or bh <= 0:
-      raise ValueError(f"Crop box {box} has no area.")
-    h, w = frames.shape[1:3]
-    pad = max(0, -x, -y, x + bw - w, y + bh - h)
-    if pad:
-      frames = np.pad(frames, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
-      x, y = x + pad, y + pad
-    frames = frames[:, y : y + bh, x : x + bw]
-  interp = cv2.INTER_AREA if frames.shape[1] >= size else cv2.INTER_CUBIC
-  return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in frames])
 
 
 def parse_box(text: str | None) -> Box | None:

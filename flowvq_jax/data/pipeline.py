@@ -204,3 +204,36 @@ def train_iterator(source, **kwargs) -> grain.DatasetIterator:
 def eval_iterator(source, **kwargs) -> grain.DatasetIterator:
   """A finite, ordered, deterministic iterator of batches: `make_dataset(train=False)`."""
   return iter(make_dataset(source, train=False, **kwargs))
+
+
+def from_config(
+  source: Sequence[Mapping[str, Any]],
+  config: Mapping[str, Any],
+  *,
+  train: bool,
+  stats: coeffs_lib.CoeffStats | None = None,
+  shard_options: grain.sharding.ShardOptions | None = None,
+) -> grain.IterDataset:
+  """`make_dataset` with settings from a config (e.g. an ml_collections `config.data`).
+
+  Keys: batch_size, window, and optionally mel_context (2), seed (0), normalize (True:
+  apply `stats`, which must then be given), with_frames (False), num_threads (2),
+  prefetch_buffer_size (8).
+  """
+  get = lambda key, default: config[key] if key in config else default
+  normalize = bool(get("normalize", True))
+  if normalize and stats is None:
+    raise ValueError("config.normalize is set but no normalisation statistics were given.")
+  return make_dataset(
+    source,
+    batch_size=int(config["batch_size"]),
+    window=int(config["window"]),
+    mel_context=int(get("mel_context", 2)),
+    train=train,
+    seed=int(get("seed", 0)),
+    stats=stats if normalize else None,
+    with_frames=bool(get("with_frames", False)),
+    shard_options=shard_options,
+    num_threads=int(get("num_threads", 2)),
+    prefetch_buffer_size=int(get("prefetch_buffer_size", 8)),
+  )

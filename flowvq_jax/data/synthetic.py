@@ -151,6 +151,29 @@ def clip_to_example(clip, clip_id: str) -> dict[str, np.ndarray | int | str]:
   }
 
 
+def get_config(config: str | SyntheticConfig) -> SyntheticConfig:
+  """A config by name (`tiny`, `small_64`, ...) or the config itself."""
+  if isinstance(config, SyntheticConfig):
+    return config
+  by_name = {c.name: c for c in SyntheticTalkingFaces.BUILDER_CONFIGS}
+  if config not in by_name:
+    raise ValueError(f"Unknown synthetic config {config!r}; choose one of: {', '.join(by_name)}.")
+  return by_name[config]
+
+
+def examples(config: str | SyntheticConfig, split: str = "train") -> list[dict]:
+  """The clips of one split as in-memory example dicts, without TFDS or disk.
+
+  The same records the builder writes (same layout, same values), ready for
+  `pipeline.make_dataset`. Meant for small configs, notebooks and tests.
+  """
+  cfg = get_config(config)
+  if split not in SPLITS:
+    raise ValueError(f"Unknown split {split!r}; choose one of: {', '.join(SPLITS)}.")
+  world = make_world(cfg)
+  return [clip_to_example(sample(world, cfg, s), s.clip_id) for s in clip_specs(cfg)[split]]
+
+
 def clip_features(resolution: int | None) -> tfds.features.FeaturesDict:
   """The features of one clip; `resolution` None allows any frame size."""
   h = w = resolution

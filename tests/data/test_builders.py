@@ -266,3 +266,25 @@ def test_prepare_data_cli(tiny, tmp_path, capsys):
   rc = prepare_data.main(["--dataset", "mead/res64", "--data_dir", str(tmp_path), "--crop", "1,2"])
   err = capsys.readouterr().err.strip()
   assert rc == 2 and "Crop box must be 'x,y,w,h'" in err
+
+
+def test_in_memory_examples_match_the_records(tiny):
+  _, sources = tiny
+  cfg = synthetic.SyntheticConfig(
+    name="one",
+    resolution=64,
+    seconds=0.4,
+    identities=(1, 1, 1),
+    clips_per_identity=1,
+    utterances=(2, 1, 1),
+  )
+  (example,) = synthetic.examples(cfg, "test")
+  assert example["frames"].shape == (10, 64, 64, 3) and example["mel"].shape == (40, 80)
+  assert example["identity"] == 2 and example["utterance"] == 3
+  records = {sources["test"][i]["clip_id"].decode(): sources["test"][i] for i in range(8)}
+  mem = {e["clip_id"]: e for e in synthetic.examples("tiny", "test")[:2]}
+  for clip_id, e in mem.items():
+    for key in ("frames", "exp", "pose", "mel", "audio"):
+      np.testing.assert_array_equal(records[clip_id][key], e[key])
+  with pytest.raises(ValueError, match="Unknown split 'dev'"):
+    synthetic.examples(cfg, "dev")

@@ -160,3 +160,19 @@ def test_bad_sources():
   wrong_mel[0]["mel"] = wrong_mel[0]["mel"][:30]
   with pytest.raises(ValueError, match="mel has 30 frames"):
     next(pipeline.eval_iterator(wrong_mel, batch_size=1, window=4, num_threads=0))
+
+
+def test_from_config():
+  import ml_collections
+
+  src = _source()
+  stats = coeffs.compute_stats((c["exp"], c["pose"]) for c in src)
+  cfg = ml_collections.ConfigDict(dict(batch_size=2, window=6, mel_context=1, seed=3))
+  a = next(iter(pipeline.from_config(src, cfg, train=True, stats=stats)))
+  b = next(pipeline.train_iterator(src, batch_size=2, window=6, mel_context=1, seed=3, stats=stats))
+  _equal_batches(a, b)
+  with pytest.raises(ValueError, match="no normalisation statistics"):
+    pipeline.from_config(src, cfg, train=True)
+  cfg.normalize = False
+  raw = next(iter(pipeline.from_config(src, cfg, train=False)))
+  np.testing.assert_array_equal(raw["exp"][0], src[0]["exp"][12:18])
