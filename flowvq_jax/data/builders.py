@@ -18,7 +18,7 @@ import re
 import tensorflow_datasets as tfds
 
 from flowvq_jax.data import coeffs as coeffs_lib
-from flowvq_jax.data import real, synthetic
+from flowvq_jax.data import faces, real, synthetic
 
 DATASETS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
   "synthetic_talking_faces": synthetic.SyntheticTalkingFaces,
@@ -92,6 +92,9 @@ def prepare(
   Also writes the normalisation statistics to `<builder.data_dir>/coeff_stats.json`.
   """
   builder = get_builder(name, data_dir, crop=crop)
+  is_real = isinstance(builder, (real.Mead, real.Hdtf))
+  if is_real and builder.builder_config.crop == "haar" and not builder.is_prepared():
+    faces.check_haar()
   if isinstance(builder, real.Mead):
     real.scan_mead(manual_dir)
   elif isinstance(builder, real.Hdtf):

@@ -33,15 +33,20 @@ def haar_available() -> bool:
   )
 
 
+def check_haar() -> None:
+  """Raises a ValueError saying what to do when the Haar cascade is not available."""
+  if not haar_available():
+    raise ValueError(
+      f"Haar face detection needs OpenCV 4.x with its bundled cascades; the installed "
+      f"OpenCV {cv2.__version__} has none. Install 'opencv-python-headless<5', or give a "
+      "fixed crop box (crop='x,y,w,h' in source pixels) or crop='full'."
+    )
+
+
 def _cascade():
   global _CASCADE
   if _CASCADE is None:
-    if not haar_available():
-      raise ValueError(
-        f"Haar face detection needs OpenCV 4.x with its bundled cascades; the installed "
-        f"OpenCV {cv2.__version__} has none. Install 'opencv-python-headless<5', or give a "
-        "fixed crop box (crop='x,y,w,h' in source pixels) or crop='full'."
-      )
+    check_haar()
     path = os.path.join(cv2.data.haarcascades, CASCADE_FILE)
     _CASCADE = cv2.CascadeClassifier(path)
     if _CASCADE.empty():
