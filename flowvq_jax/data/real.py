@@ -19,8 +19,9 @@ cascade), "full" (the whole frame) or "x,y,w,h" in source pixels; then resized t
 `config.resolution`.
 
 Splits hold out speakers: validation and test speakers never appear in train. For MEAD
-the test split also holds out sentences: test clips use only the held-out utterance ids
-(the last `test_utterance_fraction` of the ids), which train and validation never use.
+the test split also holds out sentences: MEAD numbers sentences per emotion, so for every
+emotion the last `test_utterance_fraction` of its sentence numbers are held out; test
+clips use only held-out (emotion, number) sentences, which train and validation never use.
 HDTF clips have no emotion labels (stored as neutral, intensity 1); their utterance id
 is the trailing number of the file name (`WDA_BarackObama_000` -> speaker
 `WDA_BarackObama`, utterance 0).
@@ -234,22 +235,27 @@ def split_items(
   n10 = max(1, round(0.1 * len(speakers)))
   if not test and len(rest) >= 2:
     test, rest = rest[-n10:], rest[:-n10]
-  if not val and len(rest) >= 2 and not config.val_speakers:
-    val, rest = rest[-min(n10, len(rest) - 1) :], rest[: -min(n10, len(rest) - 1)]
+  if not val and len(rest) >= 2:
+    k = min(n10, len(rest) - 1)
+    val, rest = rest[-k:], rest[:-k]
   if not rest:
     raise ValueError(
       f"No speakers left for training (speakers: {speakers}, val {val}, test {test})."
     )
+  # MEAD numbers its sentences per emotion, so a sentence is (emotion, number): hold out the
+  # last test_utterance_fraction of the numbers of every emotion.
   held = set()
   if hold_out_utterances and config.test_utterance_fraction > 0:
-    utts = sorted({it.utterance for it in items})
-    if len(utts) >= 2:
-      k = min(len(utts) - 1, max(1, round(config.test_utterance_fraction * len(utts))))
-      held = set(utts[-k:])
+    for emotion in sorted({it.emotion for it in items}):
+      utts = sorted({it.utterance for it in items if it.emotion == emotion})
+      if len(utts) >= 2:
+        k = min(len(utts) - 1, max(1, round(config.test_utterance_fraction * len(utts))))
+        held |= {(emotion, u) for u in utts[-k:]}
+  key = lambda it: (it.emotion, it.utterance)
   out = {
-    "train": [it for it in items if it.speaker in rest and it.utterance not in held],
-    "validation": [it for it in items if it.speaker in val and it.utterance not in held],
-    "test": [it for it in items if it.speaker in test and (not held or it.utterance in held)],
+    "train": [it for it in items if it.speaker in rest and key(it) not in held],
+    "validation": [it for it in items if it.speaker in val and key(it) not in held],
+    "test": [it for it in items if it.speaker in test and (not held or key(it) in held)],
   }
   if not out["train"]:
     raise ValueError("The train split is empty: no clips of the training speakers remain.")

@@ -39,10 +39,11 @@ def _save_coeffs(path: str, exp: np.ndarray, pose: np.ndarray, fmt: str) -> str:
 # (speaker, emotion, level, utterance)
 MEAD_CLIPS = (
   ("M001", "angry", 1, 1),
-  ("M001", "happy", 2, 2),
-  ("M001", "neutral", 1, 3),
-  ("W002", "sad", 3, 1),
-  ("W002", "neutral", 1, 3),
+  ("M001", "angry", 2, 2),
+  ("M001", "neutral", 1, 1),
+  ("W002", "angry", 3, 2),
+  ("W002", "neutral", 1, 2),
+  ("W002", "sad", 1, 1),
 )
 
 

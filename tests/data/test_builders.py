@@ -144,9 +144,11 @@ def test_mead_builds_and_reads(fake_mead, tmp_path):
   records = {s: [src[i] for i in range(len(src))] for s, src in sources.items()}
   assert {r["speaker"].decode() for r in records["train"]} == {"M001"}
   assert {r["speaker"].decode() for r in records["test"]} == {"W002"}
-  # Utterance 3 (the last id) is held out of train and is all the test split holds.
-  assert {int(r["utterance"]) for r in records["train"]} == {1, 2}
-  assert {int(r["utterance"]) for r in records["test"]} == {3}
+  # Sentence 2 of angry and of neutral (the last of their emotion) are held out of train and
+  # are all the test split holds; sad has one sentence, which stays out of test.
+  sentence = lambda r: (constants.EMOTIONS[int(r["emotion"])], int(r["utterance"]))
+  assert {sentence(r) for r in records["train"]} == {("angry", 1), ("neutral", 1)}
+  assert {sentence(r) for r in records["test"]} == {("angry", 2), ("neutral", 2)}
   for r in records["train"] + records["test"]:
     clip = clips[r["clip_id"].decode()]
     t = clip.frames.shape[0]
@@ -194,15 +196,15 @@ def test_bad_manual_directories(fake_mead, tmp_path):
     builders.prepare("hdtf/res64_full", data, manual_dir=tmp_path / "empty")
 
   no_audio = _copy(root, tmp_path / "no_audio")
-  os.remove(os.path.join(no_audio, "M001", "audio", "happy", "level_2", "002.m4a"))
-  with pytest.raises(ValueError, match=r"happy/level_2/002\.mp4 has no audio: expected"):
+  os.remove(os.path.join(no_audio, "M001", "audio", "angry", "level_2", "002.m4a"))
+  with pytest.raises(ValueError, match=r"angry/level_2/002\.mp4 has no audio: expected"):
     builders.prepare("mead/res64_full", data, manual_dir=no_audio)
 
   no_coeffs = _copy(root, tmp_path / "no_coeffs")
   os.remove(
-    os.path.join(no_coeffs, "coeffs", "W002", "video", "front", "sad", "level_3", "001.mat")
+    os.path.join(no_coeffs, "coeffs", "W002", "video", "front", "sad", "level_1", "001.mat")
   )
-  with pytest.raises(ValueError, match=r"1 video\(s\) have no coefficient file.*sad/level_3/001"):
+  with pytest.raises(ValueError, match=r"1 video\(s\) have no coefficient file.*sad/level_1/001"):
     builders.prepare("mead/res64_full", data, manual_dir=no_coeffs)
 
   bad_emotion = _copy(root, tmp_path / "bad_emotion")
@@ -288,3 +290,28 @@ def test_in_memory_examples_match_the_records(tiny):
       np.testing.assert_array_equal(records[clip_id][key], e[key])
   with pytest.raises(ValueError, match="Unknown split 'dev'"):
     synthetic.examples(cfg, "dev")
+
+
+def test_split_items_hold_out_speakers_and_sentences():
+  from flowvq_jax.data import real
+
+  items = [
+    real.VideoItem(f"{s}.mp4", None, f"{s}.mat", f"S{s:02d}", e, 1, u, f"S{s:02d}/{e}/{u}")
+    for s in range(20)
+    for e in (0, 5)
+    for u in range(1, 11)
+  ]
+  splits = real.split_items(items, real.RealConfig(name="x"), hold_out_utterances=True)
+  spk = {k: {it.speaker for it in v} for k, v in splits.items()}
+  assert spk["test"] == {"S18", "S19"} and spk["validation"] == {"S16", "S17"}
+  assert len(spk["train"]) == 16
+  sent = {k: {(it.emotion, it.utterance) for it in v} for k, v in splits.items()}
+  assert sent["test"] == {(0, 10), (5, 10)}
+  assert not sent["train"] & sent["test"] and not sent["validation"] & sent["test"]
+  chosen = real.RealConfig(name="y", val_speakers=("S00",), test_speakers=("S01", "S02"))
+  splits = real.split_items(items, chosen, hold_out_utterances=False)
+  assert {it.speaker for it in splits["test"]} == {"S01", "S02"}
+  assert {it.speaker for it in splits["validation"]} == {"S00"}
+  assert len(splits["test"]) == 40
+  with pytest.raises(ValueError, match=r"test_speakers \['S99'\] are not in the data"):
+    real.split_items(items, real.RealConfig(name="z", test_speakers=("S99",)), False)
