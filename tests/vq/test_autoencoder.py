@@ -12,6 +12,11 @@ from flowvq_jax.vq import autoencoder as ae
 from flowvq_jax.vq.losses import l1_loss
 
 
+def fast_key(seed: int) -> jax.Array:
+  """An RBG key: model init compiles several times faster on CPU than with threefry."""
+  return jax.random.key(seed, impl="unsafe_rbg")
+
+
 def blobs(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
   """`[n, size, size, 3]` images in [-1, 1]: 1-3 random coloured discs on a coloured background."""
   rng = np.random.default_rng(seed)
@@ -32,7 +37,7 @@ def tiny():
   cfg = ae.default_config("tiny")
   model = ae.make_autoencoder(cfg.model)
   x = jnp.asarray(blobs(4, cfg.image_size))
-  variables = jax.jit(model.init)(jax.random.PRNGKey(0), x)
+  variables = jax.jit(model.init)(fast_key(0), x)
   return cfg, model, variables, x
 
 
@@ -47,31 +52,45 @@ def test_configs_build_and_downsample():
     ae.default_config("huge")
 
 
-def test_indices_round_trip(tiny):
-  cfg, model, variables, x = tiny
-  recon, aux = model.apply(variables, x)
-  assert recon.shape == x.shape
-  indices = model.apply(variables, x, method=model.encode_to_indices)
+@pytest.fixture(scope="module")
+def outputs(tiny):
+  """Every encode/decode path of the tiny model, in one compiled function."""
+  _, model, variables, x = tiny
+
+  @jax.jit
+  def run(variables, x):
+    recon, aux = model.apply(variables, x)
+    indices = model.apply(variables, x, method=model.encode_to_indices)
+    quantized, _ = model.apply(variables, x, method=model.encode)
+    feats = model.apply(variables, quantized, method=model.decode_features)
+    conv_out = variables["params"]["decoder"]["conv_out"]
+    kernel = variables["params"]
+    for k in ae.LAST_LAYER:
+      kernel = kernel[k]
+    return dict(
+      recon=recon,
+      aux=aux,
+      indices=indices,
+      decoded=model.apply(variables, quantized, method=model.decode),
+      from_indices=model.apply(variables, indices, method=model.decode_from_indices),
+      last_layer=ae.apply_last_layer(feats, kernel, conv_out["bias"]),
+    )
+
+  return run(variables, x)
+
+
+def test_indices_round_trip(tiny, outputs):
+  x = tiny[3]
+  assert outputs["recon"].shape == x.shape
+  indices = outputs["indices"]
   assert indices.shape == (4, 8, 8) and indices.dtype == jnp.int32
-  np.testing.assert_array_equal(indices, aux["indices"])
-  quantized, _ = model.apply(variables, x, method=model.encode)
-  from_indices = model.apply(variables, indices, method=model.decode_from_indices)
-  np.testing.assert_allclose(
-    from_indices, model.apply(variables, quantized, method=model.decode), atol=1e-5
-  )
-  np.testing.assert_allclose(from_indices, recon, atol=1e-5)
+  np.testing.assert_array_equal(indices, outputs["aux"]["indices"])
+  np.testing.assert_allclose(outputs["from_indices"], outputs["decoded"], atol=1e-5)
+  np.testing.assert_allclose(outputs["from_indices"], outputs["recon"], atol=1e-5)
 
 
-def test_last_layer_as_pure_function(tiny):
-  cfg, model, variables, x = tiny
-  quantized, _ = model.apply(variables, x, method=model.encode)
-  feats = model.apply(variables, quantized, method=model.decode_features)
-  conv_out = variables["params"]["decoder"]["conv_out"]
-  kernel = variables["params"]
-  for k in ae.LAST_LAYER:
-    kernel = kernel[k]
-  out = ae.apply_last_layer(feats, kernel, conv_out["bias"])
-  np.testing.assert_allclose(out, model.apply(variables, x)[0], atol=1e-5)
+def test_last_layer_as_pure_function(outputs):
+  np.testing.assert_allclose(outputs["last_layer"], outputs["recon"], atol=1e-5)
 
 
 def test_bad_images_raise_clear_errors(tiny):
@@ -86,10 +105,13 @@ def test_bad_images_raise_clear_errors(tiny):
     ae.make_autoencoder(dict(cfg.model.to_dict(), dtype="float8"))
 
 
-def test_tiny_autoencoder_fit_reduces_reconstruction_loss(tiny):
-  cfg, model, variables, _ = tiny
-  x = jnp.asarray(blobs(8, cfg.image_size, seed=1))
-  params = variables["params"]
+def test_tiny_autoencoder_fit_reduces_reconstruction_loss():
+  # Two levels (16 px -> 8x8 tokens) keep compilation short on CPU.
+  cfg = ae.default_config("tiny")
+  cfg.model.ch_mult = (1, 2)
+  model = ae.make_autoencoder(cfg.model)
+  x = jnp.asarray(blobs(8, 16, seed=1))
+  params = jax.jit(model.init)(fast_key(1), x)["params"]
   tx = optax.adam(2e-3)
   opt_state = tx.init(params)
 
@@ -105,7 +127,7 @@ def test_tiny_autoencoder_fit_reduces_reconstruction_loss(tiny):
     return optax.apply_updates(params, updates), opt_state, rec, ppl
 
   recs = []
-  for _ in range(150):
+  for _ in range(120):
     params, opt_state, rec, ppl = step(params, opt_state)
     recs.append(float(rec))
   first, last = np.mean(recs[:5]), np.mean(recs[-5:])
@@ -122,21 +144,25 @@ def test_bf16_compute_matches_fp32(tiny):
   assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(variables16["params"]))
   assert jax.tree_util.tree_structure(variables16) == jax.tree_util.tree_structure(variables)
 
-  def losses(m):
-    recon, aux = m.apply(variables, x)
-    return recon, l1_loss(recon, x), aux["loss"]
+  @jax.jit
+  def run(variables, x):
+    out = {}
+    for name, m in (("32", model), ("16", model16)):
+      recon, aux = m.apply(variables, x)
+      indices = m.apply(variables, x, method=m.encode_to_indices)
+      out[name] = (recon, l1_loss(recon, x), aux["loss"], indices)
+    out["d16"] = model16.apply(variables, out["32"][3], method=model16.decode_from_indices)
+    return out
 
-  r32, l32, v32 = losses(model)
-  r16, l16, v16 = losses(model16)
+  out = run(variables, x)
+  r32, l32, v32, i32 = out["32"]
+  r16, l16, v16, i16 = out["16"]
   assert r16.dtype == jnp.bfloat16
   assert l16.dtype == jnp.float32 and v16.dtype == jnp.float32
   assert np.isfinite(float(l16)) and np.isfinite(float(v16))
   np.testing.assert_allclose(l16, l32, rtol=0.05)
   np.testing.assert_allclose(v16, v32, rtol=0.1)
   # bf16 rounding may flip a few nearest-code decisions; most tokens agree ...
-  i32 = model.apply(variables, x, method=model.encode_to_indices)
-  i16 = model16.apply(variables, x, method=model16.encode_to_indices)
   assert float(jnp.mean(i32 == i16)) > 0.8
   # ... and decoding the same codes is close.
-  d16 = model16.apply(variables, i32, method=model16.decode_from_indices)
-  assert float(jnp.mean(jnp.abs(d16.astype(jnp.float32) - r32))) < 0.02
+  assert float(jnp.mean(jnp.abs(out["d16"].astype(jnp.float32) - r32))) < 0.02

@@ -10,6 +10,15 @@ import pytest
 from flowvq_jax.vq.quantizer import VectorQuantizer, codebook_usage
 
 
+def fast_key(seed: int) -> jax.Array:
+  """An RBG key: init compiles several times faster on CPU than with threefry."""
+  return jax.random.key(seed, impl="unsafe_rbg")
+
+
+def normal(seed: int, shape) -> jax.Array:
+  return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+
+
 def _fixed(vq, codebook):
   """Variables of `vq` with its codebook replaced by `codebook`."""
   return {"params": {"codebook": jnp.asarray(codebook, jnp.float32)}}
@@ -17,9 +26,9 @@ def _fixed(vq, codebook):
 
 def test_straight_through_gradient_equals_gradient_wrt_quantized():
   vq = VectorQuantizer(num_codes=8, code_dim=4)
-  z = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 3, 4))
-  variables = vq.init(jax.random.PRNGKey(1), z)
-  w = jax.random.normal(jax.random.PRNGKey(2), z.shape)
+  z = normal(0, (2, 3, 3, 4))
+  variables = vq.init(fast_key(1), z)
+  w = normal(2, z.shape)
   downstream = lambda q: jnp.sum(jnp.sin(q) * w)
   quantized, _ = vq.apply(variables, z)
   grad_z = jax.grad(lambda z: downstream(vq.apply(variables, z)[0]))(z)
@@ -73,8 +82,8 @@ def test_usage_and_perplexity_on_known_assignments():
 
 def test_l2_normalised_factorised_lookup():
   vq = VectorQuantizer(num_codes=16, code_dim=12, lookup_dim=4, l2_normalize=True)
-  z = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 12))
-  variables = vq.init(jax.random.PRNGKey(1), z)
+  z = normal(0, (2, 5, 12))
+  variables = vq.init(fast_key(1), z)
   assert variables["params"]["codebook"].shape == (16, 4)
   q, aux = vq.apply(variables, z)
   assert q.shape == z.shape and aux["indices"].shape == (2, 5)
@@ -90,11 +99,11 @@ def test_l2_normalised_factorised_lookup():
   np.testing.assert_array_equal(aux["indices"], jnp.argmax(sims, axis=-1))
 
 
-def _clusters(key, n=64):
-  centres = jnp.array([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
-  k1, k2 = jax.random.split(key)
-  which = jax.random.randint(k1, (n,), 0, 4)
-  return centres[which] + 0.05 * jax.random.normal(k2, (n, 2))
+def _clusters(seed, n=64):
+  """`[n, 2]` points around the four corners (+-1, +-1)."""
+  centres = np.array([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]], np.float32)
+  rng = np.random.default_rng(seed)
+  return jnp.asarray(centres[rng.integers(0, 4, n)] + 0.05 * rng.standard_normal((n, 2)))
 
 
 @pytest.mark.parametrize("restart", [True, False])
@@ -102,7 +111,7 @@ def test_ema_dead_code_restart_revives_unused_codes(restart):
   vq = VectorQuantizer(
     num_codes=16, code_dim=2, use_ema=True, ema_decay=0.5, restart_dead_codes=restart
   )
-  variables = vq.init(jax.random.PRNGKey(0), jnp.zeros((4, 2)))
+  variables = vq.init(fast_key(0), jnp.zeros((4, 2)))
   assert "codebook" not in variables.get("params", {})
   # All codes far from the data but code 0, which sits at the origin: everything maps to it.
   codebook = jnp.full((16, 2), 50.0).at[0].set(0.0)
@@ -113,13 +122,13 @@ def test_ema_dead_code_restart_revives_unused_codes(restart):
     (_, aux), new = vq.apply({"vq_stats": stats}, x, train=True, mutable=["vq_stats"])
     return new["vq_stats"], aux
 
-  _, aux0 = vq.apply({"vq_stats": stats}, _clusters(jax.random.PRNGKey(1)))
+  _, aux0 = vq.apply({"vq_stats": stats}, _clusters(1))
   assert int(jnp.sum(aux0["counts"] > 0)) == 1
   restarted = 0.0
   for i in range(20):
-    stats, aux = step(stats, _clusters(jax.random.PRNGKey(10 + i)))
+    stats, aux = step(stats, _clusters(10 + i))
     restarted += float(aux["num_dead"])
-  _, aux = vq.apply({"vq_stats": stats}, _clusters(jax.random.PRNGKey(99)))
+  _, aux = vq.apply({"vq_stats": stats}, _clusters(99))
   assert int(stats["step"]) == 20
   if restart:
     assert restarted >= 15
@@ -134,8 +143,8 @@ def test_ema_dead_code_restart_revives_unused_codes(restart):
 
 def test_ema_eval_does_not_update_stats():
   vq = VectorQuantizer(num_codes=4, code_dim=2, use_ema=True)
-  x = _clusters(jax.random.PRNGKey(0))
-  variables = vq.init(jax.random.PRNGKey(0), x)
+  x = _clusters(0)
+  variables = vq.init(fast_key(0), x)
   _, new = vq.apply(variables, x, train=False, mutable=["vq_stats"])
   jax.tree_util.tree_map(np.testing.assert_array_equal, new["vq_stats"], variables["vq_stats"])
 
@@ -143,12 +152,12 @@ def test_ema_eval_does_not_update_stats():
 def test_bad_inputs_raise_clear_errors():
   vq = VectorQuantizer(num_codes=4, code_dim=3)
   with pytest.raises(ValueError, match=r"\[\.\.\., 3\]"):
-    vq.init(jax.random.PRNGKey(0), jnp.zeros((2, 5)))
+    vq.init(fast_key(0), jnp.zeros((2, 5)))
   with pytest.raises(ValueError, match="dead_code_threshold"):
     VectorQuantizer(num_codes=4, code_dim=2, use_ema=True, dead_code_threshold=2.0).init(
-      jax.random.PRNGKey(0), jnp.zeros((2, 2))
+      fast_key(0), jnp.zeros((2, 2))
     )
   with pytest.raises(ValueError, match="codebook_init"):
     VectorQuantizer(num_codes=4, code_dim=2, codebook_init="zeros").init(
-      jax.random.PRNGKey(0), jnp.zeros((2, 2))
+      fast_key(0), jnp.zeros((2, 2))
     )
