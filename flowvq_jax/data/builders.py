@@ -88,17 +88,15 @@ def prepare(
   """Builds `name` (once; a prepared dataset is reused) and returns its builder.
 
   The manual directory of a real dataset is checked before anything is built, so a
-  missing or malformed directory fails fast with a ValueError naming the problem.
+  missing or malformed directory fails fast with a ValueError naming the problem (a
+  prepared dataset needs no manual directory).
   Also writes the normalisation statistics to `<builder.data_dir>/coeff_stats.json`.
   """
   builder = get_builder(name, data_dir, crop=crop)
-  is_real = isinstance(builder, (real.Mead, real.Hdtf))
-  if is_real and builder.builder_config.crop == "haar" and not builder.is_prepared():
-    faces.check_haar()
-  if isinstance(builder, real.Mead):
-    real.scan_mead(manual_dir)
-  elif isinstance(builder, real.Hdtf):
-    real.scan_hdtf(manual_dir)
+  if isinstance(builder, (real.Mead, real.Hdtf)) and not builder.is_prepared():
+    (real.scan_mead if isinstance(builder, real.Mead) else real.scan_hdtf)(manual_dir)
+    if builder.builder_config.crop == "haar":
+      faces.check_haar()
   config = tfds.download.DownloadConfig(
     manual_dir=os.fspath(manual_dir) if manual_dir is not None else None
   )
