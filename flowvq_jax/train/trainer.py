@@ -201,7 +201,9 @@ class _Preemption:
     self._old = None
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    # Multi-process runs leave SIGTERM to jax's preemption notifier (a Python handler would
+    # replace it); all processes then agree on the step to save at.
+    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
       self._old = signal.signal(signal.SIGTERM, lambda *_: self.flag.set())
     return self
 
