@@ -80,3 +80,18 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path, reference):
   np.testing.assert_allclose(
     [got[s] for s in range(1, 11)], [ref_losses[s] for s in range(1, 11)], rtol=1e-6
   )
+
+
+def test_two_player_task_with_param_groups(tmp_path):
+  c = config(train__steps=30, train__ckpt_every=30)
+  c.task = "train_gan_task"
+  c.optimizer.name = "sgd"
+  c.optimizer.lr = 0.05
+  c.optimizer.groups = ml_collections.ConfigDict({"disc": {"lr": 0.2}})
+  res = trainer.train(c, str(tmp_path))
+  assert {"train/g_loss", "train/d_loss"} <= set(res["train"])
+  state = checkpoint.load_arrays(str(tmp_path / "checkpoints"))
+  assert int(state["extra"]["d_steps"]) == 30
+  # The generator was pulled towards the real data (mean ~2 + small offset) from 0.
+  assert float(state["params"]["gen"]["shift"]) > 0.2
+  assert float(state["params"]["disc"]["w"][0]) != 0.0
