@@ -101,6 +101,8 @@ class Identity:
   shirt_color: Color
   voice: Voice
   beard: int = 0  # index into BEARDS.
+  freckles: float = 0.0  # freckle density 0..1.
+  moles: int = 0  # number of moles / beauty marks.
 
 
 def _lerp_palette(palette: np.ndarray, t: float) -> Color:
@@ -180,4 +182,6 @@ def make_identity(world_seed: int, index: int) -> Identity:
     shirt_color=shirt,
     voice=voice,
     beard=0 if high else int(rng.choice(3, p=[0.55, 0.25, 0.2])),
+    freckles=float(rng.uniform(0.3, 1.0)) if rng.random() < 0.3 else 0.0,
+    moles=int(rng.choice(3, p=[0.5, 0.35, 0.15])),
   )

@@ -19,7 +19,7 @@ from flowvq_jax.constants import (
 from flowvq_jax.world import cues, speech
 from flowvq_jax.world import geometry as geo
 from flowvq_jax.world import mouth as mouth_lib
-from flowvq_jax.world import render as render_lib
+from flowvq_jax.world import renderer as render_lib
 from flowvq_jax.world import tables as tb
 from flowvq_jax.world.identity import Identity, make_identity
 

@@ -164,6 +164,15 @@ def test_render_shapes_determinism_identities():
     assert render(world.identity(0), exp[:1], pose[:1], res).shape == (1, res, res, 3)
 
 
+def test_frame_alone_equals_frame_in_batch(clip):
+  world = SyntheticWorld(seed=0, resolution=RES)
+  frames = world.render(1, clip.exp, clip.pose)
+  np.testing.assert_array_equal(frames, clip.frames)
+  for t in (0, 17, 49):
+    np.testing.assert_array_equal(world.render(1, clip.exp[t], clip.pose[t]), clip.frames[t])
+  np.testing.assert_array_equal(world.render(1, clip.exp[5:9], clip.pose[5:9]), clip.frames[5:9])
+
+
 def test_expression_changes_pixels():
   world = SyntheticWorld(seed=0, resolution=RES)
   ident = world.identity(2)
