@@ -111,6 +111,11 @@ class ClipWindow(grain.transforms.RandomMap):
     for k in _SCALARS:
       out[k] = np.int32(element[k])
     if self.with_frames:
+      if isinstance(element["frames"], bytes):
+        raise ValueError(
+          "The source was opened without decoding frames; open it with "
+          "builders.sources(builder, with_frames=True) to use with_frames."
+        )
       out["frames"] = np.asarray(element["frames"], np.uint8)[idx]
     return out
 

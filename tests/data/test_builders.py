@@ -315,3 +315,15 @@ def test_split_items_hold_out_speakers_and_sentences():
   assert len(splits["test"]) == 40
   with pytest.raises(ValueError, match=r"test_speakers \['S99'\] are not in the data"):
     real.split_items(items, real.RealConfig(name="z", test_speakers=("S99",)), False)
+
+
+def test_sources_without_frames_give_the_same_coefficients(tiny):
+  builder, full = tiny
+  light = builders.sources(builder, with_frames=False)
+  kw = dict(batch_size=4, window=8, seed=2, num_threads=0)
+  a = next(pipeline.train_iterator(full["train"], **kw))
+  b = next(pipeline.train_iterator(light["train"], **kw))
+  for key in ("exp", "pose", "mel", "emotion", "clip", "start"):
+    np.testing.assert_array_equal(a[key], b[key])
+  with pytest.raises(ValueError, match="without decoding frames"):
+    next(pipeline.train_iterator(light["train"], with_frames=True, **kw))
