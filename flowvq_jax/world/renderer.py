@@ -621,8 +621,8 @@ def _draw_beard(b: _Batch, ident: Identity, skin: np.ndarray):
     p = r.p
     d, _, un = _face_sdf(p, r.u, r.v)
     top = p["ny"] + 0.02 - 0.3 * un * un  # rises towards the sideburns.
-    a = _clip((r.v - top) * (1 / 0.1), 0, 1) * r.cov(d + 0.015) * 0.33
-    r.paint(a, 0.55 * _c(ident.hair_color) + 0.45 * skin * 0.6)
+    a = _clip((r.v - top) * (1 / 0.12), 0, 1) * r.cov(d + 0.015) * 0.22
+    r.paint(a, 0.35 * _c(ident.hair_color) + 0.65 * skin * 0.7)
   if kind == "moustache":
     mw = 0.5 * (g["mr_u"] - g["ml_u"])
     vc = g["m_center_v"] - g["gap_up"] - 0.6 * g["lip_up"] - 0.04

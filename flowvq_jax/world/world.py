@@ -142,8 +142,8 @@ class SyntheticWorld:
     intensity = speech.check_intensity(intensity)
     seed = _check_seed(seed)
     utt = self._utterance(seed, utterance)
-    if not np.isfinite(seconds) or seconds <= 0:
-      raise ValueError(f"seconds must be > 0, got {seconds!r}.")
+    if not np.isfinite(seconds) or round(seconds * FPS) < 1:
+      raise ValueError(f"seconds must be at least one video frame (0.04 s), got {seconds!r}.")
     rng = np.random.default_rng([self.seed, ident.index, seed, utt, emo, intensity, 1])
     return speech.synthesize_speech(utt, emo, intensity, ident.voice, seconds, rng), utt
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowvq_jax.constants import EMOTIONS, EXP_DIM, POSE_DIM
+from flowvq_jax.constants import EMOTIONS, EXP_DIM, POSE_DIM, emotion_index
 from flowvq_jax.world import (
   EXP_TABLE,
   POSE_TABLE,
@@ -13,6 +13,7 @@ from flowvq_jax.world import (
   landmarks,
   mouth_from_audio,
   render,
+  sample_nonverbal,
 )
 from flowvq_jax.world import tables as tb
 
@@ -146,6 +147,26 @@ def test_emotion_changes_statistics(world):
   # Intensity scales the offsets.
   low = world.perform(0, np.zeros(16000), 16000, "happy", 1, seed=0).exp[:, tb.SMILE].mean()
   assert low < happy[tb.SMILE]
+
+
+def test_blinks_and_head_motion_follow_emotion():
+  def cues_of(emotion, seed):
+    rng = np.random.default_rng(seed)
+    return sample_nonverbal(rng, 25 * 60, emotion_index(emotion), 3)
+
+  def blinks(exp):
+    closed = exp[:, tb.BLINK] > 0.9
+    return int(np.sum(closed[1:] & ~closed[:-1]))
+
+  fear = sum(blinks(cues_of("fear", s)[0]) for s in range(3))
+  surprised = sum(blinks(cues_of("surprised", s)[0]) for s in range(3))
+  assert fear > 2 * surprised > 0
+  angry = np.mean([np.std(cues_of("angry", s)[1][:, 1]) for s in range(3)])
+  sad = np.mean([np.std(cues_of("sad", s)[1][:, 1]) for s in range(3)])
+  assert angry > 1.5 * sad
+  # Head motion is smooth (low-passed): small frame-to-frame steps.
+  pose = cues_of("happy", 0)[1]
+  assert np.abs(np.diff(pose[:, :3], axis=0)).max() < 0.05
 
 
 def test_render_shapes_determinism_identities():
