@@ -29,6 +29,7 @@ _CAVITY = np.array((0.28, 0.06, 0.07), np.float32)
 _TONGUE = np.array((0.78, 0.36, 0.38), np.float32)
 _TEETH = np.array((0.97, 0.95, 0.88), np.float32)
 _WHITE = np.array((1.0, 1.0, 1.0), np.float32)
+_GUM = np.array((0.82, 0.42, 0.46), np.float32)
 _BLACK = np.array((0.03, 0.02, 0.02), np.float32)
 _CHUNK_PIXELS = 1 << 20  # frames per chunk = this / resolution**2 (bounds temporary memory).
 
@@ -341,7 +342,10 @@ def _draw_front_hair(b: _Batch, ident: Identity, skin: np.ndarray):
   d_cap = (np.sqrt(un * un + vn * vn) - 1) * min(aw, ah)
   if style == "curly":
     d_cap -= 0.05 * (1 + np.sin(9 * un + 3 * vn))
-  d = np.maximum(np.maximum(d_cap, v - _hairline(ident, style, u)), v - 0.15)
+  # Hair below the hairline only off the face (the sides of the head, above the ears).
+  d_face = _face_sdf(r.p, u, v)[0]
+  d_side = np.maximum(-d_face, v - (r.p["ey"] - 0.12))
+  d = np.maximum(np.maximum(d_cap, np.minimum(v - _hairline(ident, style, u), d_side)), v - 0.15)
   hair = _c(ident.hair_color)
   if style == "buzz":
     hair = 0.55 * hair + 0.45 * skin * 0.8
@@ -547,7 +551,11 @@ def _draw_eyes(b: _Batch, ident: Identity, skin: np.ndarray):
     outside = (np.abs(x) - 1) * ew
     # Lid crease above the eye.
     crease = base - (h0 * (1.1 + 0.5 * p["lid_crease"]) + 0.02) * q
+    # Upper lid skin (a little darker between lashes and crease), crease, under-eye line.
+    band = _clip(1 - np.abs(v - 0.5 * (up + crease)) / (0.5 * np.abs(up - crease) + 1e-3), 0, 1)
+    r.paint(band * (0.3 * q), skin * 0.8)
     r.paint(r.line(np.abs(v - crease), 1.0) * (0.35 * q), skin * 0.7)
+    r.paint(r.line(np.abs(v - lo - 0.035 - 0.2 * hl), 1.0) * (0.15 * q), skin * 0.7)
     # Eye opening: sclera, iris, pupil, highlight (faded out as the lids meet).
     openness = _clip((hu + hl) * (1 / 0.004), 0, 1)
     a_open = r.cov(np.maximum(np.maximum(up - v, v - lo), outside)) * openness
@@ -657,8 +665,10 @@ def _draw_mouth(b: _Batch, ident: Identity):
   glow = _clip(1 - 4 * np.abs(v - 0.5 * (ilo + olo)) / (olo - ilo + 1e-3), 0, 1)
   lshade = np.where(v < mid, np.float32(0.82), 1.0 + 0.12 * glow)
   r.paint(r.cov(d_lips), lip, lshade)
-  # Line between closed lips.
+  # Line between closed lips, darker mouth corners.
   r.paint(r.cov(np.maximum(np.abs(v - mid) - 0.004, outside)) * 0.8, lip * 0.4)
+  dc, dm = (np.abs(x) - 1.0) * half * (1 / 0.03), (v - mid) * (1 / 0.02)
+  r.paint(_clip(1 - dc * dc - dm * dm, 0, None) * 0.4, lip * 0.35)
   # Opening (faded out as the lips close): cavity, tongue, lower and upper teeth.
   sel = (g["gap_up"] + g["gap_lo"]) >= 1e-4
   if not sel.any():
@@ -678,11 +688,15 @@ def _draw_mouth(b: _Batch, ident: Identity):
     k = theta * n
     fr = k - np.floor(k)
     e = 2 * fr - 1
-    if upper:  # lower edge of the upper row, rounded corners.
-      d = v - (p["teeth_up"] - 0.012 * e * e)
+    if upper:  # lower edge of the upper row, rounded corners; scalloped gums above.
+      gum = p["teeth_up"] - 0.1 + 0.018 * (1 - e * e)
+      r.paint(r.cov(np.maximum(v - gum - 0.01, np.abs(theta) - 0.95)) * a_open, _GUM, ts)
+      d = np.maximum(v - (p["teeth_up"] - 0.012 * e * e), gum - v)
       extent = np.abs(theta) - 0.9
-    else:  # upper edge of the lower row.
-      d = (p["teeth_lo"] + 0.01 * e * e) - v
+    else:  # upper edge of the lower row; gums below.
+      gum = p["teeth_lo"] + 0.085 - 0.015 * (1 - e * e)
+      r.paint(r.cov(np.maximum(gum - 0.01 - v, np.abs(theta) - 0.8)) * a_open, _GUM * 0.9, ts)
+      d = np.maximum((p["teeth_lo"] + 0.01 * e * e) - v, v - gum)
       extent = np.abs(theta) - 0.75
     d = np.maximum(d, extent * half)
     sep = np.minimum(fr, 1 - fr) * (half * r.s / n * (1 - x * x + 0.2))
