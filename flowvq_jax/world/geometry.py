@@ -141,7 +141,6 @@ def face_geometry(ident: Identity, exp: np.ndarray, pose: np.ndarray, resolution
   g["b_arch"] = 0.05 + 0.025 * np.clip(raise_, 0, None) - 0.02 * furrow - 0.02 * inner
   g["b_thick"] = ident.brow_thick * (1 + fn("brow_thick"))
   g["b_shift"] = Z_BROW * sy
-  g["b_vshift"] = Z_BROW * sp * 0  # brows share the eyes' pitch shift through ey.
 
   # Nose.
   g["nx"] = fn("nose_dx") + Z_NOSE * sy

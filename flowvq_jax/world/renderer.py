@@ -277,11 +277,12 @@ def _draw_body(b: _Batch, ident: Identity, skin: np.ndarray):
   r.paint(r.cov(np.maximum(d_sh, -d_neckline)), _c(ident.shirt_color), shirt_shade)
 
 
-def _hair_shade(style: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _hair_shade(style: str, u: np.ndarray, v: np.ndarray, s: np.ndarray) -> np.ndarray:
+  """Strand/curl brightness pattern; faded out where it would alias (period < ~3 pixels)."""
   if style == "curly":
     t = np.sin(u * 31 + 2.5 * np.sin(v * 23)) + np.sin(v * 29 + 2.5 * np.sin(u * 19))
-    return 0.93 + 0.06 * t
-  return 0.9 + 0.08 * np.sin(u * 55 + 6 * v * v)
+    return 0.93 + (0.06 * _clip(0.2 * s / 3.0 - 0.5, 0, 1)) * t
+  return 0.9 + (0.08 * _clip(0.114 * s / 3.0 - 0.5, 0, 1)) * np.sin(u * 55 + 6 * v * v)
 
 
 def _draw_back_hair(b: _Batch, ident: Identity):
@@ -299,7 +300,7 @@ def _draw_back_hair(b: _Batch, ident: Identity):
     un, vn = r.u * (1 / aw), (r.v - vc) * (1 / ah)
     un2, vn2 = un * un, vn * vn
     d = (np.sqrt(np.sqrt(un2 * un2 + vn2 * vn2 * vn2)) - 1) * min(aw, ah)
-    r.paint(r.cov(d), hair * 0.8, _hair_shade(style, r.u, r.v))
+    r.paint(r.cov(d), hair * 0.8, _hair_shade(style, r.u, r.v, r.s))
   elif style == "curly":
     r0, vc = 1.42 * fw, -0.35
     r = b.region(-r0 - 0.2, r0 + 0.2, vc - r0 - 0.2, vc + r0 + 0.2)
@@ -308,7 +309,7 @@ def _draw_back_hair(b: _Batch, ident: Identity):
     u, dv = r.u, r.v - vc
     ang = np.arctan2(dv, u)
     d = np.sqrt(u * u + dv * dv) - r0 * (1 + 0.06 * np.sin(11 * ang)) - 0.1 * _clip(dv, 0, None)
-    r.paint(r.cov(d), hair * 0.85, _hair_shade(style, u, r.v))
+    r.paint(r.cov(d), hair * 0.85, _hair_shade(style, u, r.v, r.s))
 
 
 def _hairline(ident: Identity, style: str, u: np.ndarray) -> np.ndarray:
@@ -349,7 +350,7 @@ def _draw_front_hair(b: _Batch, ident: Identity, skin: np.ndarray):
   hair = _c(ident.hair_color)
   if style == "buzz":
     hair = 0.55 * hair + 0.45 * skin * 0.8
-  r.paint(r.cov(d), hair, _hair_shade(style, u, v))
+  r.paint(r.cov(d), hair, _hair_shade(style, u, v, r.s))
 
 
 def _soft_ellipse(b: _Batch, cu, cv, ru: float, rv: float, amount, color, sel=None):
