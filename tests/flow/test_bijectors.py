@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +15,7 @@ D = 7
 C = 5
 
 
+@functools.partial(jax.jit, static_argnums=2)
 def _perturb(params, key, scale=0.3):
   leaves, tree = jax.tree.flatten(params)
   keys = jax.random.split(key, len(leaves))
