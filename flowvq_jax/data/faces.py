@@ -55,7 +55,7 @@ def _cascade():
 
 
 def detect_face_box(
-  frames: np.ndarray, num_probes: int = 5, scale: float = 1.6, source: str = "video"
+  frames: np.ndarray, num_probes: int = 8, scale: float = 1.6, source: str = "video"
 ) -> Box:
   """A square box around the face, from the median Haar detection over a few frames.
 

@@ -114,7 +114,7 @@ def write_audio(
 
 
 def probe_video(path: str | os.PathLike) -> tuple[int, int, float]:
-  """`(width, height, fps)` of a video file.
+  """`(width, height, fps)` of a video file; see `video_info` for more.
 
   Raises:
     FileNotFoundError: the file does not exist.
@@ -136,6 +136,19 @@ def probe_video(path: str | os.PathLike) -> tuple[int, int, float]:
     if reader is not None:
       reader.close()
   return int(w), int(h), fps
+
+
+def video_info(path: str | os.PathLike) -> dict:
+  """`{"width", "height", "fps", "duration"}` (duration in seconds, 0.0 when unknown)."""
+  path = _check_file(path, "Video")
+  w, h, fps = probe_video(path)
+  with _quiet_fork():
+    reader = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
+    try:
+      duration = float(next(reader).get("duration") or 0.0)
+    finally:
+      reader.close()
+  return {"width": w, "height": h, "fps": fps, "duration": duration}
 
 
 def read_video(

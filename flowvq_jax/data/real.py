@@ -45,6 +45,7 @@ from flowvq_jax.data import faces, media, tfds_base
 STATS_KEY = "coeff_stats"
 COEFF_DIR = "coeffs"
 COEFF_EXTS = (".mat", ".npy")
+PROBE_FRAMES = 8  # Frames the Haar cascade runs on per video.
 
 
 @dataclasses.dataclass(eq=False)
@@ -278,10 +279,13 @@ def _align(n_rows: int, n_native: int, fps: float, item: VideoItem, tol: int) ->
 
 def load_item(item: VideoItem, config: RealConfig) -> dict:
   """Reads, crops and aligns one clip into an example dict."""
-  _, _, fps = media.probe_video(item.video)
+  info = media.video_info(item.video)
+  fps = info["fps"]
   if config.crop == "haar":
-    probe, _ = media.read_video(item.video, fps=min(fps, 2.0))
-    box = faces.detect_face_box(probe, source=item.video)
+    # About PROBE_FRAMES frames spread over the video, decoded at a low frame rate.
+    probe_fps = min(fps, PROBE_FRAMES / max(info["duration"], 1e-3))
+    probe, _ = media.read_video(item.video, fps=probe_fps)
+    box = faces.detect_face_box(probe, num_probes=PROBE_FRAMES, source=item.video)
   elif config.crop == "full":
     box = None
   else:

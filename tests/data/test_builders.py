@@ -327,3 +327,27 @@ def test_sources_without_frames_give_the_same_coefficients(tiny):
     np.testing.assert_array_equal(a[key], b[key])
   with pytest.raises(ValueError, match="without decoding frames"):
     next(pipeline.train_iterator(light["train"], with_frames=True, **kw))
+
+
+@pytest.mark.skipif(not faces.haar_available(), reason="needs OpenCV 4.x's Haar cascade")
+def test_haar_crop_finds_the_world_face(tmp_path):
+  from flowvq_jax.world import SyntheticWorld
+
+  world = SyntheticWorld(seed=0, resolution=128)
+  clip = world.sample_clip(world.identity(0), "happy", 2, 1.0, 3, utterance=1)
+  t = clip.frames.shape[0]
+  canvas = np.full((t, 192, 256, 3), 90, np.uint8)
+  canvas[:, 40:168, 80:208] = clip.frames
+  root = tmp_path / "hdtf"
+  root.mkdir()
+  media.write_video(root / "Y_000.mp4", canvas, audio=clip.audio)
+  (root / "coeffs").mkdir()
+  np.save(root / "coeffs" / "Y_000.npy", coeffs.to_full(clip.exp, clip.pose))
+  probe, _ = media.read_video(root / "Y_000.mp4", fps=8)
+  x, y, w, h = faces.detect_face_box(probe)
+  assert abs(x - 80) <= 12 and abs(y - 40) <= 12 and abs(w - 128) <= 20 and w == h
+  builder = builders.prepare("hdtf/res64", tmp_path / "data", manual_dir=root)
+  record = builder.as_data_source()["train"][0]
+  small = clip.frames.reshape(t, 64, 2, 64, 2, 3).mean((2, 4))
+  assert record["frames"].shape == (t, 64, 64, 3)
+  assert np.abs(record["frames"].astype(np.float32) - small).mean() < 20
