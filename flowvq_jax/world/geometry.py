@@ -172,7 +172,7 @@ def face_geometry(ident: Identity, exp: np.ndarray, pose: np.ndarray, resolution
   g["lip_up"] = np.maximum((ident.lip_up + fn("lip_up")) * thick, 0.008)
   g["lip_lo"] = np.maximum((ident.lip_lo + fn("lip_lo")) * thick, 0.01)
   g["round"] = np.clip(rnd, 0, 1)
-  g["teeth_up"] = g["m_center_v"] + 0.018  # lower edge of the upper teeth (fixed to the skull).
+  g["teeth_up"] = g["m_center_v"] + 0.018  # lower edge of the upper teeth (not moved by the jaw).
   g["teeth_lo"] = g["m_center_v"] + g["gap_lo"] - 0.05  # upper edge of the lower teeth (jaw).
 
   # Texture amounts (0..1).
@@ -194,8 +194,12 @@ def frame_params(g: dict, t: int) -> dict:
   return {k: float(v[t]) for k, v in g.items()}
 
 
-def mouth_curves(f: dict, x: np.ndarray):
-  """Mouth curves of one frame (`frame_params`) at positions x in [-1, 1] (corner to corner).
+def mouth_curves(f, x: np.ndarray):
+  """Mouth curves at positions x in [-1, 1] (corner to corner).
+
+  Args:
+    f: per-frame parameters: python floats (`frame_params`) or arrays that broadcast against x.
+    x: normalised positions along the mouth.
 
   Returns:
     (u, mid, inner_up, inner_lo, outer_up, outer_lo), each shaped like x (face units).
