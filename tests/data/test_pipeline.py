@@ -176,3 +176,22 @@ def test_from_config():
   cfg.normalize = False
   raw = next(iter(pipeline.from_config(src, cfg, train=False)))
   np.testing.assert_array_equal(raw["exp"][0], src[0]["exp"][12:18])
+
+
+def test_orbax_checkpoint_of_the_iterator(tmp_path):
+  """The iterator state round-trips through orbax with grain's checkpoint handler."""
+  import orbax.checkpoint as ocp
+
+  src = _source()
+  kw = dict(batch_size=3, window=8, seed=1, train=True)
+  it = iter(pipeline.make_dataset(src, **kw))
+  for _ in range(4):
+    next(it)
+  with ocp.CheckpointManager(tmp_path / "ckpt") as mngr:
+    mngr.save(4, args=ocp.args.Composite(data=grain.checkpoint.CheckpointSave(it)))
+    mngr.wait_until_finished()
+  want = next(it)
+  fresh = iter(pipeline.make_dataset(src, **kw))
+  with ocp.CheckpointManager(tmp_path / "ckpt") as mngr:
+    mngr.restore(4, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(fresh)))
+  _equal_batches(next(fresh), want)
