@@ -3,7 +3,8 @@
 The face lives in 2.5-D "face units": u to the image right, v down, the origin between the eyes'
 height and the nose, the face half-width about 1. Every feature has a depth z; yaw and pitch move a
 feature by (z sin(yaw), z sin(pitch)), so the nose slides more than the eyes and the outline stays
-(a 2.5-D look). Roll, translation and scale (tz) then map face units to pixels:
+(a 2.5-D look); the near half of the outline widens and the far half narrows a little. Roll,
+translation and scale (tz) then map face units to pixels:
 
   x = cx + s (u cos(roll) - v sin(roll)),  y = cy + s (u sin(roll) + v cos(roll)),
   s = 0.27 * resolution * (1 + tz),  cx = (0.5 + tx) * resolution,  cy = (0.45 + ty) * resolution.
@@ -24,6 +25,8 @@ CENTER_Y = 0.45  # vertical position of the face origin / resolution.
 
 # Feature depths (face units) for the 2.5-D yaw/pitch shift.
 Z_EYE, Z_BROW, Z_NOSE, Z_BRIDGE, Z_MOUTH, Z_EAR = 0.5, 0.55, 0.95, 0.7, 0.62, -0.25
+# Yaw also widens the near half of the face outline and narrows the far half by this * sin(yaw).
+YAW_WIDTH = 0.25
 
 _F = {name: i for i, (name, _) in enumerate(tb.FINE_PARAMS)}
 
@@ -258,8 +261,13 @@ def jaw_line(f: dict, n: int = 17):
   a = np.linspace(np.pi + 0.12, -0.12, n)
   sa = np.sin(a)
   v = np.where(sa > 0, f["fhb"], f["fht"]) * sa
-  w = f["fw"] * (1 - f["taper"] * np.clip(sa, 0, None) ** 2)
-  return w * np.cos(a), v
+  ca = np.cos(a)
+  w = (
+    f["fw"]
+    * (1 - f["taper"] * np.clip(sa, 0, None) ** 2)
+    * (1 - YAW_WIDTH * f["yaw"] * np.sign(ca))
+  )
+  return w * ca, v
 
 
 def to_pixels(f: dict, u, v):

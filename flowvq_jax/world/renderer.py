@@ -253,6 +253,7 @@ def _face_sdf(p, u: np.ndarray, v: np.ndarray):
   """Signed distance (approx., face units) to the face outline, normalised radius, u / width."""
   vn = v / np.where(v < 0, p["fht"], p["fhb"])
   w = p["fw"] * (1 - p["taper"] * _clip(vn, 0, None) ** 2)
+  w = w * (1 - geo.YAW_WIDTH * p["yaw"] * np.sign(u))  # near half wider, far half narrower.
   un = u / w
   r = np.sqrt(un * un + vn * vn)
   return (r - 1) * (0.9 * p["fw"]), r, un
@@ -374,12 +375,13 @@ def _draw_ears(b: _Batch, skin: np.ndarray):
   g = b.g
   ev = g["ey"] + 0.1
   for side in (-1, 1):
-    eu = side * (g["fw"] - 0.03) + g["ear_u"]
+    eu = side * (g["fw"] * (1 - geo.YAW_WIDTH * g["yaw"] * side) - 0.03) + g["ear_u"]
     r = b.region(eu - 0.16, eu + 0.16, ev - 0.28, ev + 0.28)
     if r is None:
       continue
     p = r.p
-    du = (r.u - (side * (p["fw"] - 0.03) + p["ear_u"])) * (1 / 0.14)
+    eu = side * (p["fw"] * (1 - geo.YAW_WIDTH * p["yaw"] * side) - 0.03) + p["ear_u"]
+    du = (r.u - eu) * (1 / 0.14)
     dv = (r.v - p["ey"] - 0.1) * (1 / 0.25)
     rr = np.sqrt(du * du + dv * dv)
     r.paint(r.cov((rr - 1) * 0.14), skin * 0.9)
@@ -388,7 +390,8 @@ def _draw_ears(b: _Batch, skin: np.ndarray):
 
 def _draw_face(b: _Batch, skin: np.ndarray, detail: np.ndarray):
   g = b.g
-  r = b.region(-g["fw"] - 0.05, g["fw"] + 0.05, -g["fht"] - 0.05, g["fhb"] + 0.05)
+  fw = g["fw"] * (1 + geo.YAW_WIDTH * np.abs(g["yaw"]))
+  r = b.region(-fw - 0.05, fw + 0.05, -g["fht"] - 0.05, g["fhb"] + 0.05)
   if r is None:
     return
   u, v, p = r.u, r.v, r.p
@@ -625,7 +628,8 @@ def _draw_beard(b: _Batch, ident: Identity, skin: np.ndarray):
   if kind == "none":
     return
   g = b.g
-  r = b.region(-g["fw"] - 0.02, g["fw"] + 0.02, g["ny"] - 0.25, g["fhb"] + 0.02)
+  fw = g["fw"] * (1 + geo.YAW_WIDTH * np.abs(g["yaw"]))
+  r = b.region(-fw - 0.02, fw + 0.02, g["ny"] - 0.25, g["fhb"] + 0.02)
   if r is not None:
     p = r.p
     d, _, un = _face_sdf(p, r.u, r.v)
