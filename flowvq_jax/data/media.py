@@ -113,8 +113,8 @@ def write_audio(
   _run(cmd + [path], "write audio to", path, stdin=np.clip(wav, -1, 1).tobytes())
 
 
-def probe_video(path: str | os.PathLike) -> tuple[int, int, float]:
-  """`(width, height, fps)` of a video file; see `video_info` for more.
+def video_info(path: str | os.PathLike) -> dict:
+  """`{"width", "height", "fps", "duration"}` of a video (duration in s, 0.0 if unknown).
 
   Raises:
     FileNotFoundError: the file does not exist.
@@ -128,6 +128,7 @@ def probe_video(path: str | os.PathLike) -> tuple[int, int, float]:
       meta = next(reader)
     w, h = meta["size"]
     fps = float(meta.get("fps") or constants.FPS)
+    duration = float(meta.get("duration") or 0.0)
   except (OSError, RuntimeError, KeyError, StopIteration) as e:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     msg = " | ".join(lines[:1] + lines[-2:]) if len(lines) > 3 else " | ".join(lines)
@@ -135,20 +136,13 @@ def probe_video(path: str | os.PathLike) -> tuple[int, int, float]:
   finally:
     if reader is not None:
       reader.close()
-  return int(w), int(h), fps
+  return {"width": int(w), "height": int(h), "fps": fps, "duration": duration}
 
 
-def video_info(path: str | os.PathLike) -> dict:
-  """`{"width", "height", "fps", "duration"}` (duration in seconds, 0.0 when unknown)."""
-  path = _check_file(path, "Video")
-  w, h, fps = probe_video(path)
-  with _quiet_fork():
-    reader = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
-    try:
-      duration = float(next(reader).get("duration") or 0.0)
-    finally:
-      reader.close()
-  return {"width": w, "height": h, "fps": fps, "duration": duration}
+def probe_video(path: str | os.PathLike) -> tuple[int, int, float]:
+  """`(width, height, fps)` of a video file (`video_info` has the duration too)."""
+  info = video_info(path)
+  return info["width"], info["height"], info["fps"]
 
 
 def read_video(

@@ -123,6 +123,9 @@ def test_video_round_trip_with_audio(tmp_path):
   wav = (0.2 * np.sin(2 * np.pi * 220 * np.arange(6400) / 16000)).astype(np.float32)
   path = tmp_path / "clip.mp4"
   media.write_video(path, frames, fps=25, audio=wav)
+  info = media.video_info(path)
+  assert (info["width"], info["height"], info["fps"]) == (48, 32, 25.0)
+  assert abs(info["duration"] - 0.4) < 0.05
   got, fps = media.read_video(path)
   assert fps == 25
   assert got.shape == frames.shape and got.dtype == np.uint8
