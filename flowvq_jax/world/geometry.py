@@ -277,47 +277,45 @@ def to_pixels(f: dict, u, v):
 
 
 def face_landmarks(f: dict) -> np.ndarray:
-  """[68, 2] iBUG-layout landmarks (pixel x, y) of frame t."""
-  pts = np.zeros((NUM_LANDMARKS, 2))
+  """iBUG-layout landmarks (pixel x, y): [68, 2] for python-float params (`frame_params`),
+  [T, 68, 2] for params shaped [T, 1]."""
+  lead = np.shape(f["s"])[:-1]
+  pts = np.zeros(lead + (NUM_LANDMARKS, 2))
   # 0..16 jaw line.
-  pts[0:17, 0], pts[0:17, 1] = jaw_line(f)
+  pts[..., 0:17, 0], pts[..., 0:17, 1] = jaw_line(f)
   # 17..21 image-left brow, outer -> inner; 22..26 image-right brow, inner -> outer.
   xb = np.linspace(0.0, 1.0, 5)
   u, v, _ = brow_curve(f, -1, xb[::-1])
-  pts[17:22, 0], pts[17:22, 1] = u, v
+  pts[..., 17:22, 0], pts[..., 17:22, 1] = u, v
   u, v, _ = brow_curve(f, 1, xb)
-  pts[22:27, 0], pts[22:27, 1] = u, v
+  pts[..., 22:27, 0], pts[..., 22:27, 1] = u, v
   # 27..30 nose bridge -> tip; 31..35 nostril base, image left -> right.
   fr = np.linspace(0.0, 1.0, 4)
   ey = f["ey"]
-  pts[27:31, 0] = f["bridge_u"] + (f["nx"] - f["bridge_u"]) * fr
-  pts[27:31, 1] = ey + (f["ny"] - ey) * fr
+  pts[..., 27:31, 0] = f["bridge_u"] + (f["nx"] - f["bridge_u"]) * fr
+  pts[..., 27:31, 1] = ey + (f["ny"] - ey) * fr
   k = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
-  pts[31:36, 0] = f["nx"] + 0.75 * f["nw"] * k
-  pts[31:36, 1] = f["ny"] + 0.05 - 0.015 * np.abs(k) ** 2 + 0.012 * (k == 0)
+  pts[..., 31:36, 0] = f["nx"] + 0.75 * f["nw"] * k
+  pts[..., 31:36, 1] = f["ny"] + 0.05 - 0.015 * np.abs(k) ** 2 + 0.012 * (k == 0)
   # 36..41 image-left eye: outer corner, upper x2, inner corner, lower x2 (clockwise).
+  xs = np.array([-1.0, -1 / 3, 1 / 3, 1.0, 1 / 3, -1 / 3])
   for side, base in ((-1, 36), (1, 42)):
-    xs = np.array([-1.0, -1 / 3, 1 / 3, 1.0, 1 / 3, -1 / 3])
     u, up, lo = eye_lids(f, side, xs)
-    vv = np.array([up[0], up[1], up[2], up[3], lo[4], lo[5]])
-    pts[base : base + 6, 0], pts[base : base + 6, 1] = u, vv
+    pts[..., base : base + 6, 0] = u
+    pts[..., base : base + 6, 1] = np.where(np.arange(6) < 4, up, lo)
   # 48..59 outer lips; 60..67 inner lips.
   xo = np.array([-1.0, -0.6, -0.25, 0.0, 0.25, 0.6, 1.0, 0.6, 0.25, 0.0, -0.25, -0.6])
   u, _, _, _, oup, olo = mouth_curves(f, xo)
-  pts[48:60, 0] = u
-  pts[48:60, 1] = np.where(np.arange(12) <= 6, oup, olo)
+  pts[..., 48:60, 0] = u
+  pts[..., 48:60, 1] = np.where(np.arange(12) <= 6, oup, olo)
   xi = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 0.5, 0.0, -0.5])
   u, _, iup, ilo, _, _ = mouth_curves(f, xi)
-  pts[60:68, 0] = u
-  pts[60:68, 1] = np.where(np.arange(8) <= 4, iup, ilo)
-  x, y = to_pixels(f, pts[:, 0], pts[:, 1])
+  pts[..., 60:68, 0] = u
+  pts[..., 60:68, 1] = np.where(np.arange(8) <= 4, iup, ilo)
+  x, y = to_pixels(f, pts[..., 0], pts[..., 1])
   return np.stack([x, y], -1)
 
 
 def all_landmarks(g: dict) -> np.ndarray:
-  """[T, 68, 2] float32 landmarks for every frame of a geometry dict."""
-  n = len(g["s"])
-  out = np.zeros((n, NUM_LANDMARKS, 2), np.float32)
-  for t in range(n):
-    out[t] = face_landmarks(frame_params(g, t))
-  return out
+  """[T, 68, 2] float32 landmarks for every frame of a geometry dict (vectorised over T)."""
+  return face_landmarks({k: v[:, None] for k, v in g.items()}).astype(np.float32)
