@@ -241,7 +241,9 @@ def train(
 
   Returns:
     `{'step', 'status' ('done' | 'preempted'), 'train': {...}, 'eval': {...},
-    'steps_per_sec'}` (also written to `final_metrics.json` by process 0).
+    'steps_per_sec' (last log interval), 'overall_steps_per_sec' (from the end of the first
+    step, compilation excluded, evaluation and checkpoints included)}`, also written to
+    `final_metrics.json` by process 0.
 
   Raises:
     NonFiniteError: after `train.max_nonfinite` consecutive non-finite steps (a checkpoint of
@@ -408,6 +410,7 @@ def train(
 
   prev = None  # metrics of the previous step: non-finite check lags one step (async dispatch)
   t_mark, s_mark = None, step
+  t_first, s_first = None, step
   nf_error = None
   try:
     with _Preemption() as pre:
@@ -424,6 +427,7 @@ def train(
         if t_mark is None:  # exclude compilation from steps/s
           jax.block_until_ready(m)
           t_mark, s_mark = time.perf_counter(), step
+          t_first, s_first = t_mark, step
         if max_nf and prev is not None and float(prev["train/nonfinite_run"]) >= max_nf:
           m = jax.device_get(m)
           nf_error = (
@@ -452,18 +456,23 @@ def train(
         if step % ckpt_every == 0 or step == total or (evaluated and best_on_eval):
           save(step, last_eval if evaluated else None)
   finally:
+    t_end = time.perf_counter()
     pbar.close()
     ckpt.close()
     writer.close()
 
   if nf_error is not None:
     raise NonFiniteError(nf_error)
+  overall = None
+  if t_first is not None and step > s_first:
+    overall = (step - s_first) / (t_end - t_first)
   result = {
     "step": step,
     "status": status,
     "train": last_train,
     "eval": last_eval,
     "steps_per_sec": sps if math.isfinite(sps) else None,
+    "overall_steps_per_sec": overall,
   }
   if is_main:
     with open(os.path.join(workdir, "final_metrics.json"), "w") as f:

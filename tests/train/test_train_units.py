@@ -139,8 +139,10 @@ def test_metric_writer_outputs(tmp_path):
   grid = metrics.image_grid(np.ones((5, 2, 3, 1)))
   assert grid.shape == (4, 9, 3) and grid.dtype == np.uint8 and grid[0, 0, 0] == 255
   assert grid[2, 6, 0] == 0  # the empty sixth cell
+  w = metrics.MetricWriter(str(tmp_path), enabled=True)
   with pytest.raises(ValueError, match=r"\[N, T, H, W, C\]"):
-    metrics.MetricWriter(str(tmp_path), enabled=True).videos(0, {"v": np.zeros((2, 8, 8, 3))})
+    w.videos(0, {"v": np.zeros((2, 8, 8, 3))})
+  w.close()
   silent = metrics.MetricWriter(str(tmp_path / "other"), enabled=False)
   silent.scalars(0, {"a": 1.0})
   assert not (tmp_path / "other").exists()
