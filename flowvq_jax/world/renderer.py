@@ -179,7 +179,7 @@ class _Batch:
       self.open = None
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=64)
 def background(ident: Identity, res: int) -> np.ndarray:
   """[3, res, res] float32 (planar) static layer of an identity: backdrop and torso (cached)."""
   a = _axis(res) / res
@@ -222,7 +222,7 @@ def background(ident: Identity, res: int) -> np.ndarray:
   return out
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=64)
 def skin_detail(ident: Identity, res: int) -> np.ndarray:
   """[275, 200] float32 skin darkening map in face units (pores, freckles, moles), cached.
 
