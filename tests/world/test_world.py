@@ -216,6 +216,19 @@ def test_expression_changes_pixels():
   assert np.abs(render(ident, base, p, RES).astype(int) - img0).mean() > 1
 
 
+def test_any_finite_coefficients_render():
+  rng = np.random.default_rng(0)
+  exp = rng.normal(0, 2, (6, 64)).astype(np.float32)
+  pose = rng.normal(0, 0.5, (6, 6)).astype(np.float32)
+  ident = SyntheticWorld(seed=0).identity(4)
+  a = render(ident, exp, pose, RES)
+  assert a.shape == (6, RES, RES, 3) and a.std() > 10
+  np.testing.assert_array_equal(a, render(ident, exp, pose, RES))
+  assert np.all(np.isfinite(landmarks(ident, exp, pose, RES)))
+  with pytest.raises(ValueError, match="finite"):
+    render(ident, np.full((1, 64), np.nan), np.zeros((1, 6)), RES)
+
+
 def test_landmarks(clip):
   lm = clip.landmarks
   assert np.all(lm >= 0) and np.all(lm <= RES)
