@@ -130,13 +130,19 @@ class SyntheticWorld:
     return self.identity(identity)
 
   def render(self, identity, exp, pose) -> np.ndarray:
+    """`render` at the world's resolution; identity: index or Identity."""
     return render(self._ident(identity), exp, pose, self.resolution)
 
   def landmarks(self, identity, exp, pose) -> np.ndarray:
+    """`landmarks` at the world's resolution; identity: index or Identity."""
     return landmarks(self._ident(identity), exp, pose, self.resolution)
 
   def speech(self, identity, emotion, intensity: int, seconds: float, seed: int, utterance=None):
-    """The audio `sample_clip` would speak: float32 [round(seconds * 25) * 640] at 16 kHz."""
+    """The audio `sample_clip` would speak.
+
+    Returns:
+      (wav float32 [round(seconds * 25) * 640] at 16 kHz, the utterance id used).
+    """
     ident = self._ident(identity)
     emo = emotion_index(emotion)
     intensity = speech.check_intensity(intensity)
