@@ -37,27 +37,41 @@ def _lpips_state(lpips_pth: str | None):
   return torch.load(path, map_location="cpu")
 
 
-def convert(out: str, lpips_pth: str | None = None, with_lin: bool = True) -> None:
+def arrays_from_torch(features, lin_state=None) -> dict:
+  """Named float32 arrays from torchvision's `vgg16().features` and an LPIPS state dict.
+
+  Args:
+    features: the `features` Sequential of a torchvision VGG16.
+    lin_state: mapping with `lin{j}.model.1.weight` tensors `[1, C, 1, 1]`, or None (no heads).
+  """
   import numpy as np
-  import torchvision
 
-  from flowvq_jax.vq.perceptual import LPIPS_CHANNELS, VGG16_LAYERS, load_lpips_weights
+  from flowvq_jax.vq.perceptual import LPIPS_CHANNELS, VGG16_LAYERS
 
-  features = torchvision.models.vgg16(weights=torchvision.models.VGG16_Weights.IMAGENET1K_V1)
-  features = features.features
   names = [layer[0] for layer in VGG16_LAYERS if layer != "pool"]
   arrays = {}
   for name, idx in zip(names, _TORCH_CONV_INDEX, strict=True):
     conv = features[idx]
-    arrays[f"{name}/kernel"] = conv.weight.detach().numpy().transpose(2, 3, 1, 0).astype(np.float32)
-    arrays[f"{name}/bias"] = conv.bias.detach().numpy().astype(np.float32)
-  if with_lin:
-    state = _lpips_state(lpips_pth)
+    arrays[f"{name}/kernel"] = conv.weight.detach().cpu().numpy().transpose(2, 3, 1, 0)
+    arrays[f"{name}/bias"] = conv.bias.detach().cpu().numpy()
+  if lin_state is not None:
     for j, c in enumerate(LPIPS_CHANNELS):
-      w = state[f"lin{j}.model.1.weight"].detach().numpy().reshape(-1).astype(np.float32)
+      w = lin_state[f"lin{j}.model.1.weight"].detach().cpu().numpy().reshape(-1)
       if w.shape != (c,):
         raise ValueError(f"lin{j} has {w.shape[0]} channels, expected {c}.")
       arrays[f"lin{j}/kernel"] = w
+  return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+
+
+def convert(out: str, lpips_pth: str | None = None, with_lin: bool = True) -> None:
+  """Writes and validates the weights `.npz` at `out`."""
+  import numpy as np
+  import torchvision
+
+  from flowvq_jax.vq.perceptual import load_lpips_weights
+
+  vgg = torchvision.models.vgg16(weights=torchvision.models.VGG16_Weights.IMAGENET1K_V1)
+  arrays = arrays_from_torch(vgg.features, _lpips_state(lpips_pth) if with_lin else None)
   np.savez(out, **arrays)
   load_lpips_weights(out)  # validates what was written
   print(f"Wrote {len(arrays)} arrays to {out}.")

@@ -43,37 +43,39 @@ def setup():
 
 
 def test_adaptive_weight_matches_full_model_gradients(setup):
-  cfg, model, disc, perceptual, variables, disc_params, x = setup
-  params = variables["params"]
-  _, aux = jax.jit(
-    lambda p: objective.generator_loss(
-      model,
-      disc,
-      perceptual,
-      cfg.loss,
-      p,
-      disc_params,
-      x,
-      jnp.array(5),
-      variables["vq_stats"],
-      train=False,
-    )
-  )(params)
+  # Highest precision: on GPUs the default float32 matmuls/convs use TF32.
+  with jax.default_matmul_precision("highest"):
+    cfg, model, disc, perceptual, variables, disc_params, x = setup
+    params = variables["params"]
+    _, aux = jax.jit(
+      lambda p: objective.generator_loss(
+        model,
+        disc,
+        perceptual,
+        cfg.loss,
+        p,
+        disc_params,
+        x,
+        jnp.array(5),
+        variables["vq_stats"],
+        train=False,
+      )
+    )(params)
 
-  def with_kernel(k):
-    p = jax.tree_util.tree_map(lambda a: a, params)
-    p["decoder"]["conv_out"]["kernel"] = k
-    return model.apply({"params": p, "vq_stats": variables["vq_stats"]}, x)[0]
+    def with_kernel(k):
+      p = jax.tree_util.tree_map(lambda a: a, params)
+      p["decoder"]["conv_out"]["kernel"] = k
+      return model.apply({"params": p, "vq_stats": variables["vq_stats"]}, x)[0]
 
-  def rec(k):
-    r = with_kernel(k)
-    return losses.l1_loss(r, x) + cfg.loss.perceptual_weight * jnp.mean(perceptual(r, x))
+    def rec(k):
+      r = with_kernel(k)
+      return losses.l1_loss(r, x) + cfg.loss.perceptual_weight * jnp.mean(perceptual(r, x))
 
-  gan = lambda k: losses.hinge_g_loss(disc.apply({"params": disc_params}, with_kernel(k)))
-  kernel = params["decoder"]["conv_out"]["kernel"]
-  expected = jax.jit(lambda k: losses.adaptive_weight(jax.grad(rec)(k), jax.grad(gan)(k)))(kernel)
-  np.testing.assert_allclose(aux["metrics"]["adaptive_weight"], expected, rtol=1e-4)
-  np.testing.assert_allclose(aux["recon"], model.apply(variables, x)[0], atol=1e-5)
+    gan = lambda k: losses.hinge_g_loss(disc.apply({"params": disc_params}, with_kernel(k)))
+    kernel = params["decoder"]["conv_out"]["kernel"]
+    expected = jax.jit(lambda k: losses.adaptive_weight(jax.grad(rec)(k), jax.grad(gan)(k)))(kernel)
+    np.testing.assert_allclose(aux["metrics"]["adaptive_weight"], expected, rtol=1e-4)
+    np.testing.assert_allclose(aux["recon"], model.apply(variables, x)[0], atol=1e-5)
 
 
 def test_short_gan_run_with_discriminator_start_and_ema(setup):
