@@ -71,15 +71,19 @@ def test_one_vs_eight_devices_and_checkpoints_across_device_counts(tmp_path, ref
   assert_trees_close(params(str(tmp_path / "from8")), ref_params, rtol=1e-4, atol=1e-5)
 
 
-def test_two_processes_train_checkpoint_and_resume(tmp_path, reference):
+def test_two_processes_train_preempt_checkpoint_and_resume(tmp_path, reference):
   _, ref_losses, ref_params = reference
   wd = tmp_path / "two"
-  for steps in (6, 10):  # train to 6 and checkpoint, then both processes resume to 10
+  # Phase 1: process 1 gets SIGTERM after batch 4; jax's preemption sync makes both processes
+  # save at the same step and stop. Phase 2: both resume to step 10.
+  faults = {"sigterm_at": 4, "sigterm_process": 1, "sleep_after_sigterm": 0.3}
+  for phase in (1, 2):
     port = free_port()
+    run = _run(wd, arg="tiny,fsdp=true", faults=faults if phase == 1 else None)
     procs = [
       start_worker(
         {
-          "runs": [_run(wd, arg="tiny,fsdp=true", steps=steps)],
+          "runs": [run],
           "distributed": {
             "coordinator_address": f"127.0.0.1:{port}",
             "num_processes": 2,
@@ -89,11 +93,15 @@ def test_two_processes_train_checkpoint_and_resume(tmp_path, reference):
       )
       for i in range(2)
     ]
-    outs = [finish_worker(p) for p in procs]
-    assert [o["devices"] for o in outs] == [2, 2]
-    assert all(o["results"][0]["step"] == steps for o in outs)
-  files = os.listdir(wd / "checkpoints" / "10" / "data")
-  assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(files)
+    outs = [finish_worker(p)["results"][0] for p in procs]
+    if phase == 1:
+      assert [o["status"] for o in outs] == ["preempted", "preempted"]
+      stop = outs[0]["step"]
+      assert outs[1]["step"] == stop and 4 <= stop < 10
+      files = os.listdir(wd / "checkpoints" / str(stop) / "data")
+      assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(files)
+    else:
+      assert [(o["status"], o["step"]) for o in outs] == [("done", 10), ("done", 10)]
   # Each process read its half of every global batch: same losses as the 1-process run.
   _check_losses(wd, ref_losses, rtol=1e-4)
   assert_trees_close(params(str(wd)), ref_params, rtol=1e-4, atol=1e-5)

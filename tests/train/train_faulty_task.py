@@ -3,6 +3,8 @@
 `config.faults` (a ConfigDict added by the tests):
   nan_at: global batch indices whose inputs are replaced by NaN.
   sigterm_at: batch index at which the process sends itself SIGTERM (or -1).
+  sigterm_process: only this process index does (-1: every process).
+  sleep_after_sigterm: seconds to sleep per batch after that (default 0).
   sigkill_at: batch index at which the process SIGKILLs itself (or -1), once: only if the
     file `sigkill_marker` does not exist yet (it is created first).
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
+import jax
 import numpy as np
 
 from flowvq_jax.train.tasks import toy
@@ -38,8 +42,11 @@ class _FaultyIterator:
     f = self._faults
     if k in tuple(f.get("nan_at", ())):
       batch = {"x": np.full_like(batch["x"], np.nan)}
-    if k == f.get("sigterm_at", -1):
+    if k == f.get("sigterm_at", -1) and f.get("sigterm_process", -1) in (-1, jax.process_index()):
       os.kill(os.getpid(), signal.SIGTERM)
+      self._slow = True
+    if getattr(self, "_slow", False):  # give a multi-process preemption notice time to spread
+      time.sleep(f.get("sleep_after_sigterm", 0.0))
     if k == f.get("sigkill_at", -1) and not os.path.exists(f.sigkill_marker):
       open(f.sigkill_marker, "w").close()
       os.kill(os.getpid(), signal.SIGKILL)
