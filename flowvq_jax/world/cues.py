@@ -6,7 +6,9 @@ For a clip of T frames, emotion e and intensity k (level = INTENSITY_LEVEL[k] = 
   gain_clip ~ U(0.8, 1.15), drift = low-passed noise (0.4 Hz) with std 0.06 * level on every dim the
   emotion uses; all semantic dims except jaw and blink also get a small per-clip offset N(0, 0.03);
 - shape modes (dims 16..63): per-clip N(0, 0.3) + 0.1-std drift + EMOTION_FINE[e] * level (a fixed
-  random emotion signature, zero for neutral);
+  random emotion signature, zero for neutral); the two gaze modes also get saccades: piecewise
+  constant targets (N(0, 0.7) horizontal, N(0, 0.4) vertical) that jump at SACCADE_RATE[e] per
+  second over two frames;
 - blinks: a Poisson process with BLINK_RATE[e] per second (refractory 0.3 s), each blink a 7-frame
   close/open profile; the blink dim = base + (1 - base) * profile where base is the emotion's lid
   droop (sad);
@@ -110,6 +112,17 @@ EMOTION_POSE = {  # pose offsets at intensity 3: (pitch, yaw, roll, tx, ty, tz).
   "surprised": (-0.07, 0.0, 0.0, 0.0, -0.01, 0.02),
 }
 POSE_LIMITS = np.array([0.35, 0.35, 0.3, 0.06, 0.05, 0.1])
+SACCADE_RATE = {  # gaze jumps per second.
+  "angry": 0.4,
+  "contempt": 0.5,
+  "disgusted": 0.6,
+  "fear": 1.2,
+  "happy": 0.6,
+  "neutral": 0.5,
+  "sad": 0.3,
+  "surprised": 0.8,
+}
+GAZE_X, GAZE_Y = (tb.NUM_SEMANTIC + tb.FINE_INDEX[n] for n in ("gaze_x", "gaze_y"))
 
 
 def _fine_signature() -> np.ndarray:
@@ -160,6 +173,21 @@ def sample_blinks(rng: np.random.Generator, num_frames: int, rate: float) -> np.
   return out
 
 
+def sample_saccades(rng: np.random.Generator, num_frames: int, rate: float) -> np.ndarray:
+  """[T, 2] piecewise-constant gaze offsets (x, y) jumping `rate` times per second."""
+  out = np.zeros((num_frames, 2))
+  target = rng.normal(0.0, [0.7, 0.4])
+  t = 0
+  while t < num_frames:
+    dur = max(2, int(round(rng.exponential(FPS / rate))))
+    out[t : t + dur] = target
+    t += dur
+    target = rng.normal(0.0, [0.7, 0.4])
+  # Two-frame transitions.
+  out[1:] = 0.5 * (out[1:] + out[:-1])
+  return out
+
+
 def sample_nonverbal(rng: np.random.Generator, num_frames: int, emotion: int, intensity: int):
   """Random non-verbal cues of one clip.
 
@@ -184,6 +212,7 @@ def sample_nonverbal(rng: np.random.Generator, num_frames: int, emotion: int, in
   fine = slice(tb.NUM_SEMANTIC, EXP_DIM)
   exp[:, fine] += rng.normal(0.0, 0.3, tb.NUM_SHAPE_MODES) + EMOTION_FINE[emotion] * level
   exp[:, fine] += smooth_noise(rng, n, tb.NUM_SHAPE_MODES, 0.4) * 0.1
+  exp[:, [GAZE_X, GAZE_Y]] += sample_saccades(rng, n, SACCADE_RATE[name])
   # Blinks on top of the emotion's lid droop.
   droop = np.clip(exp[:, tb.BLINK], 0.0, 0.6)
   blinks = sample_blinks(rng, n, BLINK_RATE[name])

@@ -131,8 +131,8 @@ def face_geometry(ident: Identity, exp: np.ndarray, pose: np.ndarray, resolution
   g["hl"] = hl
   g["h0"] = h0
   g["iris_r"] = 0.92 * 0.085 * ident.eye_size**0.5 * (1 + 0.5 * fn("eye_size"))
-  g["gaze_x"] = fn("gaze_x") + 0.15 * sy
-  g["gaze_y"] = fn("gaze_y") + 0.1 * sp
+  g["gaze_x"] = np.clip(fn("gaze_x") + 0.15 * sy, -0.6, 0.6)
+  g["gaze_y"] = np.clip(fn("gaze_y") + 0.1 * sp, -0.5, 0.5)
   g["lid_crease"] = 0.5 + 0.5 * np.clip(widen, 0, 1)
 
   # Brows: inner/outer ends (v), inner/outer u magnitudes, arch.

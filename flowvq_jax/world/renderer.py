@@ -567,7 +567,7 @@ def _draw_eyes(b: _Batch, ident: Identity, skin: np.ndarray):
     shade = (0.72 + 0.28 * lid_shadow) * (1 - 0.15 * xc * xc)
     r.paint(a_open, _SCLERA, shade)
     ir = p["iris_r"]
-    du = u - (ex + p["gaze_x"] * ew * 0.45)
+    du = u - (ex + p["gaze_x"] * ew)
     dv = v - (ey + 0.1 * h0 + p["gaze_y"] * h0)
     rr = np.sqrt(du * du + dv * dv)
     rn = rr / ir

@@ -73,8 +73,8 @@ FINE_PARAMS: tuple[tuple[str, float], ...] = (
   ("face_w", 0.025),  # wider face.
   ("chin_dy", 0.03),  # longer chin.
   ("jaw_w", 0.06),  # squarer jaw (less taper).
-  ("gaze_x", 0.25),  # irises towards image right (fraction of the eye half-width).
-  ("gaze_y", 0.2),  # irises down.
+  ("gaze_x", 0.4),  # irises towards image right (fraction of the eye half-width).
+  ("gaze_y", 0.3),  # irises down (fraction of the eye opening).
   ("cheek", 0.15),  # cheek fullness (shading).
 )
 FINE_INDEX = {name: i for i, (name, _) in enumerate(FINE_PARAMS)}
