@@ -172,6 +172,13 @@ def test_blinks_and_head_motion_follow_emotion():
   angry = np.mean([np.std(cues_of("angry", s)[1][:, 1]) for s in range(3)])
   sad = np.mean([np.std(cues_of("sad", s)[1][:, 1]) for s in range(3)])
   assert angry > 1.5 * sad
+  # Gaze saccades: more jumps in fear than in sadness.
+  from flowvq_jax.world.cues import GAZE_X
+
+  jumps = lambda e: sum(
+    int(np.sum(np.abs(np.diff(cues_of(e, s)[0][:, GAZE_X])) > 0.15)) for s in range(3)
+  )
+  assert jumps("fear") > 2 * jumps("sad") > 0
   # Head motion is smooth (low-passed): small frame-to-frame steps.
   pose = cues_of("happy", 0)[1]
   assert np.abs(np.diff(pose[:, :3], axis=0)).max() < 0.05
