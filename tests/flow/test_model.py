@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import DIM, jitted, random_batch, tiny_config
+from conftest import DIM, jitted, perturb, random_batch, tiny_config
 
 from flowvq_jax.constants import EXP_DIM, NEUTRAL, POSE_DIM
 from flowvq_jax.flow import model as model_lib
@@ -178,3 +178,19 @@ def test_short_training_lowers_nll():
   # The data has ~0.1 noise around a context-determined mean: far below the initial NLL.
   before, after = losses[0], np.mean(losses[-5:])
   assert after < before - 1.0, (before, after)
+
+
+def test_emotion_in_context(tiny):
+  # A Gaussian prior ignores the emotion: any effect comes through the context.
+  model = CoefficientFlow.from_config(tiny_config(emotion_in_context=True, prior="gaussian"))
+  x, mel = random_batch(seed=5)
+  params = jax.jit(model.init)(jax.random.key(0), x, mel, np.array([0, 1, -1]))["params"]
+  assert params["context"]["emotion_embed"]["embedding"].shape == (9, 16)  # 8 + unknown.
+  params = perturb(params, jax.random.key(1))  # Zero-init couplings would ignore the context.
+  lp = jitted(model, CoefficientFlow.log_prob)
+  a = lp(params, x, mel, np.array([0, 1, -1]))["log_prob"]
+  b = lp(params, x, mel, np.array([3, 1, -1]))["log_prob"]
+  assert a[0] != b[0]
+  np.testing.assert_allclose(a[1:], b[1:], rtol=1e-6)
+  with pytest.raises(ValueError, match="encode needs `emotion`"):
+    model.apply({"params": params}, x, mel, method=CoefficientFlow.encode)

@@ -104,6 +104,9 @@ def test_batch_of_samples_matches_single_samples(tiny, sampler):
   two = sampler(params, mel_frames=mel, emotion=NEUTRAL, seed=4)
   np.testing.assert_allclose(batch[0], one, atol=1e-5)
   np.testing.assert_allclose(batch[1], two, atol=1e-5)
+  # Per-sample audio windows [N, T, 2k+1, 4, 80].
+  win = np.stack([_windows(sampler.model, mel)] * 2)
+  np.testing.assert_array_equal(sampler(params, win, emotion=emotion, seed=[3, 4]), batch)
 
 
 def test_mel_frames_equal_windows(tiny, sampler):
