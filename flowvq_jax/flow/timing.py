@@ -23,12 +23,12 @@ from flowvq_jax.flow.sampler import FlowSampler
 
 
 def time_sampling(
-    kind: str = "exp",
-    size: str = "synthetic",
-    frames: int = 250,
-    chunk_size: int = 64,
-    repeats: int = 3,
-    seed: int = 0,
+  kind: str = "exp",
+  size: str = "synthetic",
+  frames: int = 250,
+  chunk_size: int = 64,
+  repeats: int = 3,
+  seed: int = 0,
 ) -> dict[str, float | int | str]:
   """Times `FlowSampler` on `frames` frames of random audio.
 
@@ -60,16 +60,16 @@ def time_sampling(
     runs.append(time.perf_counter() - start)
   best = min(runs)
   return {
-      "kind": kind,
-      "size": size,
-      "params": n_params,
-      "frames": frames,
-      "chunk_size": chunk_size,
-      "first_call_s": first,
-      "compile_s": first - best,
-      "sample_s": best,
-      "s_per_10s_audio": best * (10 * FPS) / frames,
-      "device": str(jax.devices()[0].device_kind),
+    "kind": kind,
+    "size": size,
+    "params": n_params,
+    "frames": frames,
+    "chunk_size": chunk_size,
+    "first_call_s": first,
+    "compile_s": first - best,
+    "sample_s": best,
+    "s_per_10s_audio": best * (10 * FPS) / frames,
+    "device": str(jax.devices()[0].device_kind),
   }
 
 
@@ -84,16 +84,16 @@ def main(argv=None) -> list[dict]:
   kinds = KINDS if args.kind == "both" else (args.kind,)
   results = []
   print(
-      f"{'kind':5} {'size':10} {'params':>10} {'frames':>6} {'chunk':>5}"
-      f" {'compile_s':>9} {'sample_s':>8} {'s/10s audio':>11}  device"
+    f"{'kind':5} {'size':10} {'params':>10} {'frames':>6} {'chunk':>5}"
+    f" {'compile_s':>9} {'sample_s':>8} {'s/10s audio':>11}  device"
   )
   for kind in kinds:
     r = time_sampling(kind, args.size, args.frames, args.chunk_size, args.repeats)
     results.append(r)
     print(
-        f"{kind:5} {args.size:10} {r['params']:>10,} {r['frames']:>6} {r['chunk_size']:>5}"
-        f" {r['compile_s']:>9.2f} {r['sample_s']:>8.3f} {r['s_per_10s_audio']:>11.3f}"
-        f"  {r['device']}"
+      f"{kind:5} {args.size:10} {r['params']:>10,} {r['frames']:>6} {r['chunk_size']:>5}"
+      f" {r['compile_s']:>9.2f} {r['sample_s']:>8.3f} {r['s_per_10s_audio']:>11.3f}"
+      f"  {r['device']}"
     )
   return results
 
