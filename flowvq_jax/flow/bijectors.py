@@ -18,6 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 Array = jax.Array
+# Full float32 products in the 1x1 (no TF32/bf16 passes on GPU/TPU): its forward uses products
+# and its inverse triangular solves, which must agree for the flow to invert.
+_HIGHEST = jax.lax.Precision.HIGHEST
 
 
 def _f32(x) -> Array:
@@ -81,15 +84,15 @@ class LUInvertibleLinear(distrax.Bijector):
 
   def weight(self) -> Array:
     """The `[D, D]` matrix W (for tests and inspection)."""
-    return (self.lower @ self.upper)[self.perm]
+    return jnp.matmul(self.lower, self.upper, precision=_HIGHEST)[self.perm]
 
   def _log_det(self, batch_shape) -> Array:
     return jnp.broadcast_to(jnp.sum(self.log_s), batch_shape)
 
   def forward_and_log_det(self, x: Array) -> tuple[Array, Array]:
     x = _f32(x)
-    h = x @ self.upper.T  # (U' u) for row vectors.
-    h = h @ self.lower.T  # L (U' u).
+    h = jnp.matmul(x, self.upper.T, precision=_HIGHEST)  # (U' u) for row vectors.
+    h = jnp.matmul(h, self.lower.T, precision=_HIGHEST)  # L (U' u).
     y = h[..., self.perm]  # (P h)_i = h_{perm[i]}.
     return y, self._log_det(x.shape[:-1])
 
