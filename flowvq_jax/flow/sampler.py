@@ -203,8 +203,7 @@ class FlowSampler:
     n = len(seeds)
     if n == 0:
       raise ValueError("seed must be an int or a non-empty sequence of ints.")
-    get_mel = self._mel_source(mel, mel_frames, n)
-    t = self._num_frames
+    t, get_mel = self._mel_source(mel, mel_frames, n)
     emotion = _per_frame("emotion", _emotion_array(emotion), n, t).astype(np.int32)
     intensity = _per_frame("intensity", np.asarray(intensity, np.float32), n, t)
     loc, use_loc = _per_sample("latent_loc", latent_loc, n, model.dim)
@@ -243,7 +242,7 @@ class FlowSampler:
     return out if batched else out[0]
 
   def _mel_source(self, mel, mel_frames, n):
-    """Validates the audio input; sets `_num_frames`; returns (start, stop) -> [N, L, W, M, F]."""
+    """Validates the audio input; returns (T, function (start, stop) -> [N, L, W, M, F])."""
     model = self.model
     w, m, f = model.mel_shape
     k = model.audio_context
@@ -252,11 +251,9 @@ class FlowSampler:
     if mel is not None:
       mel = np.asarray(mel, np.float32)
       if mel.ndim == 4 and mel.shape[1:] == (w, m, f):
-        self._num_frames = mel.shape[0]
-        return lambda a, b: np.broadcast_to(mel[None, a:b], (n, b - a, w, m, f))
+        return mel.shape[0], lambda a, b: np.broadcast_to(mel[None, a:b], (n, b - a, w, m, f))
       if mel.ndim == 5 and mel.shape[0] == n and mel.shape[2:] == (w, m, f):
-        self._num_frames = mel.shape[1]
-        return lambda a, b: mel[:, a:b]
+        return mel.shape[1], lambda a, b: mel[:, a:b]
       raise ValueError(
         f"mel must be windows [T, {w}, {m}, {f}] or [N={n}, T, {w}, {m}, {f}]"
         f" (2k+1={w} video frames of {m} mel frames x {f} bins); got {mel.shape}."
@@ -270,13 +267,12 @@ class FlowSampler:
         f"mel_frames must be a clip's log-mel [{m}*T, {f}] (or [T, {m}, {f}]),"
         f" got {np.shape(mel_frames)}."
       )
-    self._num_frames = frames.shape[0] // m
 
     def windows(a, b):
       win = audio_lib.mel_windows(frames, k, start=a, length=b - a)
       return np.broadcast_to(win[None], (n, *win.shape))
 
-    return windows
+    return frames.shape[0] // m, windows
 
   @property
   def num_compiles(self) -> int:
