@@ -126,8 +126,7 @@ def psnr(a, b) -> np.ndarray:
   import jax.numpy as jnp
 
   a, b, single = _image_pair(a, b)
-  with np.errstate(divide="ignore"):
-    out = np.asarray(dm_pix.psnr(jnp.asarray(a), jnp.asarray(b)), np.float32)
+  out = np.asarray(dm_pix.psnr(jnp.asarray(a), jnp.asarray(b)), np.float32)
   return out[0] if single else out
 
 

@@ -265,3 +265,26 @@ def test_lpips_and_syncnet_not_computed(tmp_path):
   assert set(sync) == {"lse_c", "lse_d"}
   assert all(isinstance(v, M.NotComputed) and "SyncNet" in v.reason for v in sync.values())
   assert not M.is_computed(sync["lse_c"]) and M.is_computed(0.5)
+
+
+def test_lpips_with_weights_file_uses_perceptual_loader(tmp_path):
+  from flowvq_jax.vq import perceptual as P
+
+  rng = np.random.default_rng(7)
+  arrays = {}
+  for name, shape in P.expected_shapes(True).items():
+    if len(shape) == 4:
+      arrays[name] = rng.standard_normal(shape, dtype=np.float32) * np.sqrt(2 / np.prod(shape[:3]))
+    elif name.startswith("lin"):
+      arrays[name] = np.abs(rng.standard_normal(shape)).astype(np.float32)
+    else:
+      arrays[name] = np.zeros(shape, np.float32)
+  path = str(tmp_path / "vgg16_lpips.npz")
+  np.savez(path, **arrays)
+  x = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+  y = np.clip(x.astype(int) + rng.integers(-40, 41, size=x.shape), 0, 255).astype(np.uint8)
+  d = M.lpips(x, y, weights=path)
+  assert d.shape == (2,) and np.all(d > 0)
+  np.testing.assert_allclose(M.lpips(x, x, weights=path), 0.0, atol=1e-6)
+  want = P.lpips_distance(P.load_lpips_weights(path), x / 127.5 - 1.0, y / 127.5 - 1.0)
+  np.testing.assert_allclose(d, np.asarray(want), rtol=1e-4, atol=1e-6)
