@@ -470,6 +470,52 @@ def blink_rate(blink_series, fps: float = 25, threshold: float = 0.5) -> float:
   return count * 60.0 * fps / x.size
 
 
+def coefficient_metrics(
+  exp_pred, exp_ref=None, audio=None, sample_rate: int = 16_000, fps: float = 25, max_lag: int = 10
+) -> dict[str, float | int]:
+  """Per-clip metrics of a generated expression sequence (no images needed).
+
+  Lip sync compares the generated jaw opening (exp dim 0, `jaw_open`) with a reference jaw
+  series: `exp_ref[:, 0]` when given, else the world's mouth law applied to `audio`
+  (`flowvq_jax.world.mouth_from_audio`, defined for any recording). Blink rate uses exp dim 7
+  (`blink`, threshold 0.5), for the prediction and, when given, the reference.
+
+  Args:
+    exp_pred: [T, 64] generated expression coefficients (world / Deep3DFaceRecon-sized layout).
+    exp_ref: optional [T, 64] ground truth.
+    audio: optional waveform [N] at `sample_rate`, used when `exp_ref` is None.
+
+  Returns:
+    {'pearson_r', 'best_lag', 'r_at_best_lag', 'blinks_per_min' [, 'blinks_per_min_ref']};
+    lip-sync keys are absent when neither `exp_ref` nor `audio` is given.
+  """
+  from flowvq_jax.world import tables
+
+  e = np.asarray(exp_pred, np.float64)
+  if e.ndim != 2 or e.shape[1] <= tables.BLINK:
+    raise ValueError(f"exp_pred must be [T, 64] expression coefficients, got {e.shape}.")
+  out: dict[str, float | int] = {}
+  ref_jaw = None
+  if exp_ref is not None:
+    r = np.asarray(exp_ref, np.float64)
+    if r.shape != e.shape:
+      raise ValueError(f"exp_ref must match exp_pred's shape {e.shape}, got {r.shape}.")
+    ref_jaw = r[:, tables.JAW]
+    out["blinks_per_min_ref"] = blink_rate(r[:, tables.BLINK], fps)
+  elif audio is not None:
+    from flowvq_jax.world import mouth_from_audio
+
+    ref_jaw = np.asarray(mouth_from_audio(np.asarray(audio, np.float32), sample_rate))[:, 0]
+    if ref_jaw.shape[0] != e.shape[0]:
+      raise ValueError(
+        f"The audio gives {ref_jaw.shape[0]} frames at 25 fps but exp_pred has {e.shape[0]}."
+      )
+  if ref_jaw is not None:
+    out.update(lip_sync(e[:, tables.JAW], ref_jaw, max_lag=min(max_lag, e.shape[0] - 3)))
+  out["blinks_per_min"] = blink_rate(e[:, tables.BLINK], fps)
+  return out
+
+
 def within_emotion_std(coefficients: Sequence[np.ndarray], labels: Sequence[int]) -> np.ndarray:
   """Ground-truth within-emotion std per dim, the reference scale for `diversity`.
 

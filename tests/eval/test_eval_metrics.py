@@ -288,3 +288,20 @@ def test_lpips_with_weights_file_uses_perceptual_loader(tmp_path):
   np.testing.assert_allclose(M.lpips(x, x, weights=path), 0.0, atol=1e-6)
   want = P.lpips_distance(P.load_lpips_weights(path), x / 127.5 - 1.0, y / 127.5 - 1.0)
   np.testing.assert_allclose(d, np.asarray(want), rtol=1e-4, atol=1e-6)
+
+
+def test_coefficient_metrics_on_world_clip():
+  world = SyntheticWorld(seed=0, resolution=64)
+  clip = world.sample_clip(3, "neutral", 2, seconds=4.0, seed=2, render_frames=False)
+  # The world's own jaw is the mouth law of its audio: perfect sync at lag 0.
+  out = M.coefficient_metrics(clip.exp, audio=clip.audio)
+  assert out["best_lag"] == 0 and out["pearson_r"] == pytest.approx(1.0, abs=1e-5)
+  # A generator two frames late.
+  late = clip.exp.copy()
+  late[2:, 0] = clip.exp[:-2, 0]
+  out = M.coefficient_metrics(late, exp_ref=clip.exp)
+  assert out["best_lag"] == 2 and out["pearson_r"] < out["r_at_best_lag"]
+  assert out["blinks_per_min"] == out["blinks_per_min_ref"] == M.blink_rate(clip.exp[:, 7])
+  assert set(M.coefficient_metrics(clip.exp)) == {"blinks_per_min"}
+  with pytest.raises(ValueError, match="frames at 25 fps"):
+    M.coefficient_metrics(clip.exp[:50], audio=clip.audio)
