@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from train_testutil import config, losses, params
+from train_testutil import REPO, config, losses, params
 
 from flowvq_jax.train import trainer
 
@@ -14,3 +14,9 @@ def reference(tmp_path_factory):
   wd = str(tmp_path_factory.mktemp("reference"))
   trainer.train(config(), wd)
   return wd, losses(wd), params(wd)
+
+
+@pytest.fixture(autouse=True)
+def _run_from_repo_root(monkeypatch):
+  """Config paths such as `configs/toy.py` are relative to the repository root."""
+  monkeypatch.chdir(REPO)

@@ -17,6 +17,8 @@ import numpy as np
 from flowvq_jax.train import checkpoint, config_util, metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO not in sys.path:  # `launch` and `configs` live at the root, outside the package
+  sys.path.insert(0, REPO)
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_train_worker.py")
 
 # Small and fast; constant lr so a run stopped at step k and resumed matches one run.
