@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from train_testutil import assert_trees_close, config, losses, params
 
+from flowvq_jax.configlib import ConfigError
 from flowvq_jax.train import checkpoint, metrics, trainer
 
 
@@ -95,3 +96,9 @@ def test_two_player_task_with_param_groups(tmp_path):
   # The generator was pulled towards the real data (mean ~2 + small offset) from 0.
   assert float(state["params"]["gen"]["shift"]) > 0.2
   assert float(state["params"]["disc"]["w"][0]) != 0.0
+
+
+def test_resume_with_a_different_model_is_a_clear_error(tmp_path):
+  trainer.train(config(train__steps=2), str(tmp_path))
+  with pytest.raises(ConfigError, match="Checkpoint 2 in .* does not fit this config"):
+    trainer.train(config(train__steps=4, model__hidden=48), str(tmp_path))

@@ -178,3 +178,14 @@ def test_toy_data_is_deterministic_and_split_by_process():
   assert whole.shape == (16, 16)
   with pytest.raises(ConfigError, match="not divisible by 3 processes"):
     full(c, "train", process_index=0, process_count=3, seed=0)
+
+
+def test_distributed_initialization_needs_a_reason():
+  from flowvq_jax.train import trainer
+
+  assert trainer.initialize_distributed(mode="off") is False
+  assert trainer.initialize_distributed(mode="auto") is False  # no address, SLURM or TPU pod
+  with pytest.raises(ConfigError, match="--distributed='yes'"):
+    trainer.initialize_distributed(mode="yes")
+  with pytest.raises(ConfigError, match="needs --num_processes and --process_id"):
+    trainer.initialize_distributed("127.0.0.1:1234", mode="auto")

@@ -1,0 +1,354 @@
+"""VQ image generator, stage 1: the face-texture codebook (VQGAN autoencoder + PatchGAN).
+
+Task module for `flowvq_jax.train.trainer.train` (contract: docs/training.md). Params are
+`{'ae': autoencoder params, 'disc': discriminator params}`, two optimizer groups
+(`config.optimizer.groups['disc']`). `extra` holds
+
+  step         int32 []: this task's own step counter (the discriminator start and the adaptive
+               weight need the step; `compute_grads` is not given it). It advances with every
+               applied update, so it lags the trainer's step by the number of skipped
+               (non-finite) steps.
+  code_counts  float32 [K]: per-code assignment counts, decayed by `train_usage_decay` per step;
+               `usage_recent` is the fraction of codes with a count >= 0.5 (used about once
+               within the last ~1 / (1 - decay) steps).
+  vq_stats     the quantizer's EMA codebook collection (only with `model.use_ema`).
+
+Data: single frames `{'image': float32 [B, S, S, 3] in [-1, 1], 'landmarks': [B, 68, 2] (pixels at
+S px), 'jaw': [B] (jaw_open of the frame), 'identity': [B] int32}` from the clips of
+`synthetic_talking_faces` (TFDS, `data.source='tfds'`) or of the world generated in memory
+(`data.source='memory'`: the same clips the TFDS builder writes for the same sizes, without disk;
+for tests, tiny runs and machines without TFDS). The train iterator shuffles clips, takes
+`data.frames_per_clip` random frames of each and batches them; it is a grain `DatasetIterator`
+(checkpointable). Process `i` of `n` reads local batches `k*n + i`, so global batch `k` is the
+same for any process count. Other splits read `frames_per_clip` evenly spaced frames of each clip,
+in order, once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from concurrent import futures
+from typing import Any
+
+import cv2
+import dm_pix
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flowvq_jax.configlib import ConfigError
+from flowvq_jax.vq import autoencoder as ae_lib
+from flowvq_jax.vq import discriminator as disc_lib
+from flowvq_jax.vq import objective, perceptual
+from flowvq_jax.vq import quantizer as quant_lib
+
+log = logging.getLogger(__name__)
+
+JAW_OPEN = 0  # flowvq_jax.world.tables.JAW: the jaw_open expression dim.
+SPLITS = ("train", "validation", "test")
+_SPLIT_ALIASES = {"val": "validation", "valid": "validation", "eval": "validation"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Data.
+
+
+def split_name(split: str) -> str:
+  """Canonical split name ('val' -> 'validation')."""
+  name = _SPLIT_ALIASES.get(split, split)
+  if name not in SPLITS:
+    raise ConfigError(f"Unknown split {split!r}; choose one of: {', '.join(SPLITS)} (or 'val').")
+  return name
+
+
+def _memory_clip(args) -> dict[str, np.ndarray]:
+  """One world clip's frames, landmarks and jaw track (a top-level function for process pools)."""
+  world_seed, resolution, seconds, identity, emotion, intensity, utterance, seed = args
+  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
+
+  world = SyntheticWorld(seed=world_seed, resolution=resolution)
+  clip = world.sample_clip(
+    world.identity(identity), emotion, intensity, seconds, seed, utterance=utterance
+  )
+  return {
+    "frames": np.asarray(clip.frames, np.uint8),
+    "landmarks": np.asarray(clip.landmarks, np.float32),
+    "exp": np.asarray(clip.exp[:, :1], np.float32),  # only jaw_open is read
+    "identity": int(clip.identity),
+  }
+
+
+def memory_clip_args(mem: Any, split: str) -> list[tuple]:
+  """The world arguments of every clip of `split`, as the TFDS builder lays them out.
+
+  Mirrors `flowvq_jax.data.synthetic.clip_specs` (identities held out per split, emotions cycling,
+  intensities 1..3, disjoint utterance pools, per-clip seeds) without importing TFDS, so the
+  in-memory clips equal the records of a `synthetic_talking_faces` config of the same sizes.
+  """
+  from flowvq_jax import constants  # noqa: PLC0415
+
+  s = SPLITS.index(split)
+  n_ids, n_utt = tuple(mem.identities), tuple(mem.utterances)
+  if len(n_ids) != 3 or len(n_utt) != 3 or min(n_ids) < 1 or min(n_utt) < 1:
+    raise ConfigError(
+      f"data.memory.identities and .utterances need 3 positive counts (train, validation, test); "
+      f"got {n_ids} and {n_utt}."
+    )
+  id_off, utt_off = np.cumsum((0,) + n_ids), np.cumsum((0,) + n_utt)
+  out = []
+  for identity in range(id_off[s], id_off[s + 1]):
+    for k in range(int(mem.clips_per_identity)):
+      emotion = (k + identity) % constants.NUM_EMOTIONS
+      intensity = 1 if emotion == constants.NEUTRAL else 1 + (k // constants.NUM_EMOTIONS) % 3
+      utterance = int(utt_off[s] + (k * 7 + identity * 3) % n_utt[s])
+      seed = int(np.random.SeedSequence([mem.world_seed, s, identity, k]).generate_state(1)[0])
+      out.append(
+        (int(mem.world_seed), int(mem.resolution), float(mem.seconds), int(identity), emotion,
+         intensity, utterance, seed)
+      )  # fmt: skip
+  return out
+
+
+@functools.lru_cache(maxsize=4)
+def _memory_clips(key: tuple, workers: int) -> tuple[dict, ...]:
+  args = list(key)
+  if workers > 1 and len(args) > 4:
+    import multiprocessing  # noqa: PLC0415
+
+    ctx = multiprocessing.get_context("spawn")  # no fork after jax started
+    with futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+      return tuple(pool.map(_memory_clip, args, chunksize=max(1, len(args) // (4 * workers))))
+  return tuple(_memory_clip(a) for a in args)
+
+
+def memory_source(mem: Any, split: str) -> tuple[dict, ...]:
+  """The clips of `split` generated in memory (cached per settings and split)."""
+  workers = int(mem.get("workers", 0) or 0)
+  if workers < 0:
+    workers = os.cpu_count() or 1
+  return _memory_clips(tuple(memory_clip_args(mem, split_name(split))), workers)
+
+
+def tfds_source(cfg: Any, split: str):
+  """A random-access TFDS split of `cfg.name` in `cfg.data_dir` (audio and mel left undecoded)."""
+  import tensorflow_datasets as tfds  # noqa: PLC0415
+
+  from flowvq_jax.data import builders  # noqa: PLC0415
+
+  data_dir = os.path.expanduser(str(cfg.data_dir))
+  builder = builders.get_builder(str(cfg.name), data_dir)
+  if not builder.is_prepared():
+    raise ValueError(
+      f"{cfg.name} is not prepared in {data_dir}; run `python -m launch.prepare_data "
+      f"--dataset {cfg.name} --data_dir {data_dir}` (or use data.source='memory')."
+    )
+  skip = [k for k in ("audio", "mel", "pose") if k in builder.info.features]
+  return builder.as_data_source(decoders={k: tfds.decode.SkipDecoding() for k in skip})[
+    split_name(split)
+  ]
+
+
+def clip_source(cfg: Any, split: str):
+  """`data.source` -> random-access clips with `frames`, `landmarks`, `exp`, `identity`."""
+  if cfg.source == "memory":
+    return memory_source(cfg.memory, split)
+  if cfg.source == "tfds":
+    return tfds_source(cfg, split)
+  raise ConfigError(f"data.source={cfg.source!r}; choose 'tfds' or 'memory'.")
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [N, H, W, 3] -> [N, size, size, 3] (area averaging; a no-op at the same size)."""
+  if frames.shape[1:3] == (size, size):
+    return frames
+  return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+class PickFrames(grain.transforms.RandomMap):
+  """A clip -> `k` of its frames, random (train) or evenly spaced (eval), at `size` px."""
+
+  def __init__(self, k: int, size: int, random: bool):
+    self.k, self.size, self.random = int(k), int(size), bool(random)
+
+  def _pick(self, t: int, rng: np.random.Generator | None) -> np.ndarray:
+    if self.random:
+      return np.sort(rng.choice(t, self.k, replace=t < self.k))
+    return np.round(np.linspace(0, t - 1, self.k)).astype(np.int64)
+
+  def random_map(self, clip: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    frames = np.asarray(clip["frames"])
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] == 0:
+      raise ValueError(f"Clip frames must be uint8 [T, H, W, 3]; got shape {frames.shape}.")
+    idx = self._pick(frames.shape[0], rng)
+    scale = self.size / frames.shape[2]
+    img = _resize(frames[idx].astype(np.uint8), self.size)
+    return {
+      "image": img.astype(np.float32) / 127.5 - 1.0,
+      "landmarks": np.asarray(clip["landmarks"], np.float32)[idx] * scale,
+      "jaw": np.asarray(clip["exp"], np.float32)[idx, JAW_OPEN],
+      "identity": np.full((self.k,), int(clip["identity"]), np.int32),
+    }
+
+
+def _flatten(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """[n_clips, k, ...] -> [n_clips * k, ...]."""
+  return {key: v.reshape((-1,) + v.shape[2:]) for key, v in batch.items()}
+
+
+def make_data(config, split: str, *, process_index: int, process_count: int, seed: int):
+  """grain iterator of this process's batches (see module doc); `train` is infinite."""
+  cfg = config.data
+  b, k = int(cfg.batch_size), int(cfg.frames_per_clip)
+  if b % process_count:
+    raise ConfigError(f"data.batch_size={b} is not divisible by {process_count} processes.")
+  local = b // process_count
+  if k < 1 or local % k:
+    raise ConfigError(
+      f"data.frames_per_clip={k} must divide the per-process batch {local} "
+      f"(data.batch_size {b} / {process_count} processes)."
+    )
+  source = clip_source(cfg, split)
+  if len(source) == 0:
+    raise ValueError(f"The {split} split of the data source is empty.")
+  train = split == "train"
+  ds = grain.MapDataset.source(source)
+  if train:
+    ds = ds.seed(seed).shuffle().repeat()
+  else:
+    ds = ds.seed(seed)
+  ds = ds.random_map(PickFrames(k, int(config.image_size), random=train))
+  ds = ds.batch(local // k, drop_remainder=True)[process_index::process_count].map(_flatten)
+  opts = grain.ReadOptions(
+    num_threads=int(cfg.get("num_threads", 2)), prefetch_buffer_size=int(cfg.get("prefetch", 4))
+  )
+  return iter(ds.to_iter_dataset(opts))
+
+
+# ------------------------------------------------------------------------------------------------
+# Model.
+
+
+def make_modules(config):
+  """`(VQAutoencoder, PatchDiscriminator)` from `config.model` and `config.discriminator`."""
+  return ae_lib.make_autoencoder(config.model), disc_lib.make_discriminator(config.discriminator)
+
+
+@functools.lru_cache(maxsize=4)
+def _perceptual(weights: str):
+  return perceptual.make_perceptual_loss(weights or None)
+
+
+def perceptual_fn(config):
+  return _perceptual(str(config.loss.get("perceptual_weights") or ""))[0]
+
+
+def init(rng, batch, config):
+  """`({'ae', 'disc'}, extra)` for a global batch `{'image': [B, S, S, 3]}`."""
+  model, disc = make_modules(config)
+  images = batch["image"]
+  r_ae, r_disc = jax.random.split(rng)
+  variables = model.init({"params": r_ae}, images, train=False)
+  params = {"ae": variables["params"], "disc": disc.init(r_disc, images)["params"]}
+  extra = {
+    "step": jnp.zeros((), jnp.int32),
+    "code_counts": jnp.zeros((int(config.model.num_codes),), jnp.float32),
+  }
+  if config.model.use_ema:
+    extra["vq_stats"] = variables["vq_stats"]
+  return params, extra
+
+
+def _gen_loss(config, ae_params, disc_params, images, step, vq_stats, rng, train):
+  model, disc = make_modules(config)
+  return objective.generator_loss(
+    model, disc, perceptual_fn(config), config.loss, ae_params, disc_params, images, step,
+    vq_stats=vq_stats, rng=rng, train=train,
+  )  # fmt: skip
+
+
+def loss(params, batch, rng, config):
+  """The autoencoder loss without the adversarial term (no step here: disc factor 0)."""
+  total, aux = _gen_loss(
+    config, params["ae"], params["disc"], batch["image"], jnp.zeros((), jnp.int32), None, rng,
+    False,
+  )  # fmt: skip
+  return total, {k: v for k, v in aux["metrics"].items() if k != "loss"}
+
+
+def compute_grads(params, extra, batch, rng, config):
+  """Generator grads of the VQGAN loss and discriminator grads of the hinge loss, one step."""
+  model, disc = make_modules(config)
+  images = batch["image"]
+  step = extra["step"]
+  vq_stats = extra.get("vq_stats")
+
+  def g_fn(ae_params):
+    return _gen_loss(config, ae_params, params["disc"], images, step, vq_stats, rng, True)
+
+  (g_loss, aux), g_grads = jax.value_and_grad(g_fn, has_aux=True)(params["ae"])
+
+  def d_fn(disc_params):
+    return objective.discriminator_loss(disc, config.loss, disc_params, images, aux["recon"], step)
+
+  (d_loss, d_metrics), d_grads = jax.value_and_grad(d_fn, has_aux=True)(params["disc"])
+  decay = float(config.train.get("usage_decay", 0.99))
+  counts = decay * extra["code_counts"] + aux["counts"].astype(jnp.float32)
+  new_extra = {"step": step + 1, "code_counts": counts}
+  if vq_stats is not None:
+    new_extra["vq_stats"] = aux["vq_stats"]
+  metrics = {("g_total" if k == "loss" else k): v for k, v in aux["metrics"].items()}
+  metrics.update(d_metrics)
+  metrics["d_total"] = d_loss
+  metrics["usage_recent"] = jnp.mean((counts >= 0.5).astype(jnp.float32))
+  del model
+  return {"ae": g_grads, "disc": d_grads}, new_extra, g_loss + d_loss, metrics
+
+
+def reconstruct(params, extra, images, config):
+  """`(recon [B, S, S, 3] float32 in [-1, 1] (clipped), quantizer aux)` without EMA updates."""
+  model, _ = make_modules(config)
+  variables = {"params": params["ae"]}
+  if extra is not None and "vq_stats" in extra:
+    variables["vq_stats"] = extra["vq_stats"]
+  recon, aux = model.apply(variables, images, train=False)
+  return jnp.clip(recon.astype(jnp.float32), -1.0, 1.0), aux
+
+
+def image_metrics(recon, images):
+  """Per-image L1, PSNR (dB) and SSIM (dm-pix, images mapped to [0, 1]); each `[B]`."""
+  x, y = (images + 1.0) / 2.0, (recon + 1.0) / 2.0
+  return {
+    "l1": jnp.mean(jnp.abs(recon - images), axis=(1, 2, 3)),
+    "psnr": dm_pix.psnr(x, y),
+    "ssim": dm_pix.ssim(x, y),
+  }
+
+
+def eval_metrics(params, batch, rng, config, *, extra=None):
+  """L1, PSNR, SSIM of reconstructions; codebook usage and perplexity of the batch."""
+  del rng
+  recon, aux = reconstruct(params, extra, batch["image"], config)
+  out = {k: jnp.mean(v) for k, v in image_metrics(recon, batch["image"]).items()}
+  out["usage"] = aux["usage"]
+  out["perplexity"] = aux["perplexity"]
+  if extra is not None and "code_counts" in extra:
+    out["usage_recent_train"], _ = quant_lib.codebook_usage(
+      jnp.where(extra["code_counts"] >= 0.5, extra["code_counts"], 0.0)
+    )
+  return out
+
+
+def comparison_grid(images, recon, n: int = 8):
+  """One image: `n` inputs above their reconstructions, float [1, 2S, n*S, 3] in [0, 1]."""
+  x, y = images[:n], recon[:n]
+  rows = [jnp.concatenate(list(r), axis=1) for r in (x, y)]  # [S, n*S, 3] each
+  return jnp.clip((jnp.concatenate(rows, axis=0)[None] + 1.0) / 2.0, 0.0, 1.0)
+
+
+def summaries(params, batch, config, *, extra=None):
+  """`{'reconstruction': [1, 2S, 8S, 3]}`: inputs (top row) above reconstructions."""
+  recon, _ = reconstruct(params, extra, batch["image"][:8], config)
+  return {"reconstruction": comparison_grid(batch["image"][:8], recon)}
