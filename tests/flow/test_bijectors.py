@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import distrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -161,3 +162,19 @@ def test_whole_flow_inverts_with_logdet(flow_and_params):
   params = _perturb(params, jax.random.key(11), scale=0.3)
   assert not np.allclose(flow.apply(params, ctx[:4]).inverse(data[:4]), data[:4], atol=1e-2)
   _check_bijector(lambda c: flow.apply(params, c), data[:4], ctx[:4])
+
+
+def test_chain_works_as_distrax_transformed(flow_and_params):
+  """forward = latent -> data, so distrax.Transformed(prior, chain) is the flow's density."""
+  flow, params, data, ctx = flow_and_params
+  params = _perturb(params, jax.random.key(12), scale=0.3)
+
+  @jax.jit
+  def both(params, x, c):
+    chain = flow.apply(params, c)
+    base = distrax.MultivariateNormalDiag(jnp.zeros(D), jnp.ones(D))
+    z, ildj = chain.inverse_and_log_det(x)
+    return distrax.Transformed(base, chain).log_prob(x), base.log_prob(z) + ildj
+
+  got, want = both(params, data[:4], ctx[:4])
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
