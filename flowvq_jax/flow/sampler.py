@@ -204,6 +204,8 @@ class FlowSampler:
     if n == 0:
       raise ValueError("seed must be an int or a non-empty sequence of ints.")
     t, get_mel = self._mel_source(mel, mel_frames, n)
+    if t < 1:
+      raise ValueError("The audio has no video frames to sample (need at least 4 mel frames).")
     emotion = _per_frame("emotion", _emotion_array(emotion), n, t).astype(np.int32)
     intensity = _per_frame("intensity", np.asarray(intensity, np.float32), n, t)
     loc, use_loc = _per_sample("latent_loc", latent_loc, n, model.dim)

@@ -136,6 +136,8 @@ def test_bad_inputs_raise_clear_errors(tiny, sampler):
     sampler(params, np.zeros((6, 5, 4, 80), np.float32))
   with pytest.raises(ValueError, match="mel_frames must be"):
     sampler(params, mel_frames=np.zeros((6, 81), np.float32))
+  with pytest.raises(ValueError, match="no video frames"):
+    sampler(params, mel_frames=np.zeros((0, 80), np.float32))
   with pytest.raises(ValueError, match="exactly one"):
     sampler(params)
   with pytest.raises(ValueError, match="latent_loc must have shape"):
