@@ -161,6 +161,7 @@ class Checkpointer:
       `(state, data_state or None, meta)`. `data_state` is None when the checkpoint has no
       file for this process layout (e.g. it was written with a different process count).
     """
+    self._check_fits(step, target)
     out = self._mngr.restore(
       int(step),
       args=ocp.args.Composite(
@@ -171,12 +172,51 @@ class Checkpointer:
     )
     return out["state"], out["data"], dict(out["meta"] or {})
 
+  def _check_fits(self, step: int, target: Any):
+    """Raises ValueError naming the first leaf whose saved shape differs from `target`'s."""
+    tree = _state_metadata(self.directory / str(int(step)) / "state")
+    saved = {_key(p): tuple(getattr(m, "shape", ())) for p, m in _flat(tree)}
+    wanted = {_key(p): tuple(getattr(t, "shape", ())) for p, t in _flat(target)}
+    for name in sorted(set(saved) | set(wanted)):
+      if saved.get(name) != wanted.get(name):
+        raise ValueError(
+          f"{name}: saved {saved.get(name, 'absent')}, this run needs {wanted.get(name, 'absent')}"
+        )
+
   def wait(self):
     self._mngr.wait_until_finished()
 
   def close(self):
     self._mngr.wait_until_finished()
     self._mngr.close()
+
+
+class _DropMissingMetadataWarning(logging.Filter):
+  """Orbax warns that a step's item folder has no step metadata file; it never has one."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return "Metadata file does not exist" not in record.getMessage()
+
+
+def _state_metadata(path: epath.Path):
+  """Tree of saved array metadata (shape, dtype) of a checkpoint's `state` item."""
+  absl_log = logging.getLogger("absl")
+  drop = _DropMissingMetadataWarning()
+  absl_log.addFilter(drop)
+  try:
+    tree = ocp.PyTreeCheckpointer().metadata(path)
+  finally:
+    absl_log.removeFilter(drop)
+  tree = getattr(tree, "item_metadata", tree)
+  return getattr(tree, "tree", tree)
+
+
+def _flat(tree):
+  return jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: x is None)[0]
+
+
+def _key(path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
 
 def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
@@ -197,8 +237,6 @@ def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
   if not path.exists():
     raise FileNotFoundError(f"No checkpoint state at {path}.")
   ckptr = ocp.PyTreeCheckpointer()
-  tree = ckptr.metadata(path)
-  tree = getattr(tree, "item_metadata", tree)
-  tree = getattr(tree, "tree", tree)
+  tree = _state_metadata(path)
   restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
   return ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=restore_args))

@@ -314,12 +314,12 @@ def train(
     )
     try:
       restored, data_state, _ = ckpt.restore(latest, target)
-    except (ValueError, KeyError, TypeError) as e:
+    except ValueError as e:
       ckpt.close()
       raise ConfigError(
         f"Checkpoint {latest} in {workdir} does not fit this config's train state (did the "
         f"model, optimizer or EMA settings change?): {str(e).splitlines()[0][:300]}"
-      ) from e
+      ) from None
     state = state_lib.from_dict(abstract, restored)
     if data_state is None:
       log.warning(

@@ -100,5 +100,9 @@ def test_two_player_task_with_param_groups(tmp_path):
 
 def test_resume_with_a_different_model_is_a_clear_error(tmp_path):
   trainer.train(config(train__steps=2), str(tmp_path))
-  with pytest.raises(ConfigError, match="Checkpoint 2 in .* does not fit this config"):
+  msg = r"Checkpoint 2 in .* does not fit .*: ema_params/code/bias: saved absent, this run needs"
+  with pytest.raises(ConfigError, match=msg):
+    trainer.train(config("tiny,ema=0.9", train__steps=4), str(tmp_path))
+  msg = r"opt_state/.*/mu/code/kernel: saved \(32, 4\), this run needs \(48, 4\)"
+  with pytest.raises(ConfigError, match=msg):
     trainer.train(config(train__steps=4, model__hidden=48), str(tmp_path))
