@@ -358,8 +358,8 @@ class CodeQueryGenerator:
     source = jnp.zeros((batch_size, s, s, 3), jnp.float32)
     coeffs = jnp.zeros((batch_size, t, COEFF_DIM), jnp.float32)
     k_query, k_fusion = jax.random.split(rng)
-    query_params = self.query.init(k_query, source, coeffs)["params"]
-    out = self.query.apply({"params": query_params}, source, coeffs)
+    out, variables = self.query.init_with_output(k_query, source, coeffs)
+    query_params = variables["params"]
     fusion_params = {}
     keys = dict(zip(self.fuse_levels, jax.random.split(k_fusion, max(len(self.fuse_levels), 1))))
 
