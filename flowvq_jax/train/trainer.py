@@ -18,6 +18,7 @@ Per stage only the task module differs (see `flowvq_jax.train.tasks`). The loop:
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -122,6 +123,14 @@ def _finite_tree(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def _takes_step(fn) -> bool:
+  """Whether a task function accepts the optional keyword `step` (int32 [], the update index)."""
+  try:
+    return "step" in inspect.signature(fn).parameters
+  except (TypeError, ValueError):
+    return False
+
+
 def _global_norm(tree) -> jax.Array:
   """sqrt of the sum of squares of every leaf, float32 []."""
   leaves = [jnp.sum(jnp.square(jnp.asarray(x, jnp.float32))) for x in jax.tree.leaves(tree)]
@@ -153,12 +162,14 @@ def make_train_step(task: ModuleType, config, tx, schedule: Callable, ema_decay:
   def step_fn(state: state_lib.TrainState, batch):
     rng = jax.random.fold_in(state.rng, state.step)
     if hasattr(task, "compute_grads"):
+      kw = {"step": state.step} if _takes_step(task.compute_grads) else {}
       grads, new_extra, loss, aux = task.compute_grads(
-        state.params, state.extra, batch, rng, config
+        state.params, state.extra, batch, rng, config, **kw
       )
     else:
+      kw = {"step": state.step} if _takes_step(task.loss) else {}
       (loss, aux), grads = jax.value_and_grad(task.loss, has_aux=True)(
-        state.params, batch, rng, config
+        state.params, batch, rng, config, **kw
       )
       new_extra = state.extra
     loss = jnp.asarray(loss, jnp.float32)

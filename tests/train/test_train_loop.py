@@ -93,6 +93,7 @@ def test_two_player_task_with_param_groups(tmp_path):
   assert {"train/g_loss", "train/d_loss"} <= set(res["train"])
   state = checkpoint.load_arrays(str(tmp_path / "checkpoints"))
   assert int(state["extra"]["d_steps"]) == 30
+  assert int(state["extra"]["last_step"]) == 29  # steps 0..29 were passed as `step`
   # The generator was pulled towards the real data (mean ~2 + small offset) from 0.
   assert float(state["params"]["gen"]["shift"]) > 0.2
   assert float(state["params"]["disc"]["w"][0]) != 0.0

@@ -2,7 +2,8 @@
 
 Generator: an affine map of noise; discriminator: logistic regression on 1-d samples. Each
 player is differentiated on its own loss; `extra['d_steps']` counts discriminator updates (a
-stand-in for non-trainable state such as codebook statistics).
+stand-in for non-trainable state such as codebook statistics) and `extra['last_step']` the
+`step` the trainer passed (the optional keyword of the task contract).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def init(rng, batch, config):
     "gen": {"scale": jnp.ones(()), "shift": jnp.zeros(())},
     "disc": {"w": jnp.zeros((1,)), "b": jnp.zeros(())},
   }
-  return params, {"d_steps": jnp.zeros((), jnp.int32)}
+  return params, {"d_steps": jnp.zeros((), jnp.int32), "last_step": jnp.zeros((), jnp.int32)}
 
 
 def _disc(p, x):
@@ -48,10 +49,10 @@ def loss(params, batch, rng, config):
   return g, {"g_loss": g}
 
 
-def compute_grads(params, extra, batch, rng, config):
+def compute_grads(params, extra, batch, rng, config, *, step):
   del config
   d_loss, d_grads = jax.value_and_grad(_d_loss)(params["disc"], params["gen"], batch, rng)
   g_loss, g_grads = jax.value_and_grad(_g_loss)(params["gen"], params["disc"], batch, rng)
   grads = {"gen": g_grads, "disc": d_grads}
-  extra = {"d_steps": extra["d_steps"] + 1}
+  extra = {"d_steps": extra["d_steps"] + 1, "last_step": step}
   return grads, extra, g_loss + d_loss, {"g_loss": g_loss, "d_loss": d_loss}
