@@ -4,10 +4,10 @@ Task module for `flowvq_jax.train.trainer.train` (contract: docs/training.md). P
 `{'ae': autoencoder params, 'disc': discriminator params}`, two optimizer groups
 (`config.optimizer.groups['disc']`). `extra` holds
 
-  step         int32 []: this task's own step counter (the discriminator start and the adaptive
-               weight need the step; `compute_grads` is not given it). It advances with every
-               applied update, so it lags the trainer's step by the number of skipped
-               (non-finite) steps.
+  step         int32 []: the number of applied updates. The discriminator start uses the
+               trainer's update index when the trainer passes `step=` to `compute_grads` (it does
+               since the contract allows it) and this counter otherwise; the two differ only by
+               skipped (non-finite) steps.
   code_counts  float32 [K]: per-code assignment counts, decayed by `train_usage_decay` per step;
                `usage_recent` is the fraction of codes with a count >= 0.5 (used about once
                within the last ~1 / (1 - decay) steps).
@@ -269,20 +269,23 @@ def _gen_loss(config, ae_params, disc_params, images, step, vq_stats, rng, train
   )  # fmt: skip
 
 
-def loss(params, batch, rng, config):
-  """The autoencoder loss without the adversarial term (no step here: disc factor 0)."""
+def loss(params, batch, rng, config, step=None):
+  """The generator loss (no EMA codebook update); without `step`, no adversarial term."""
+  step = jnp.zeros((), jnp.int32) if step is None else step
   total, aux = _gen_loss(
-    config, params["ae"], params["disc"], batch["image"], jnp.zeros((), jnp.int32), None, rng,
-    False,
-  )  # fmt: skip
+    config, params["ae"], params["disc"], batch["image"], step, None, rng, False
+  )
   return total, {k: v for k, v in aux["metrics"].items() if k != "loss"}
 
 
-def compute_grads(params, extra, batch, rng, config):
-  """Generator grads of the VQGAN loss and discriminator grads of the hinge loss, one step."""
+def compute_grads(params, extra, batch, rng, config, step=None):
+  """Generator grads of the VQGAN loss and discriminator grads of the hinge loss, one step.
+
+  `step` is the trainer's update index (int32 []); without it `extra['step']` is used.
+  """
   model, disc = make_modules(config)
   images = batch["image"]
-  step = extra["step"]
+  step = extra["step"] if step is None else jnp.asarray(step, jnp.int32)
   vq_stats = extra.get("vq_stats")
 
   def g_fn(ae_params):
@@ -296,7 +299,7 @@ def compute_grads(params, extra, batch, rng, config):
   (d_loss, d_metrics), d_grads = jax.value_and_grad(d_fn, has_aux=True)(params["disc"])
   decay = float(config.train.get("usage_decay", 0.99))
   counts = decay * extra["code_counts"] + aux["counts"].astype(jnp.float32)
-  new_extra = {"step": step + 1, "code_counts": counts}
+  new_extra = {"step": extra["step"] + 1, "code_counts": counts}
   if vq_stats is not None:
     new_extra["vq_stats"] = aux["vq_stats"]
   metrics = {("g_total" if k == "loss" else k): v for k, v in aux["metrics"].items()}
