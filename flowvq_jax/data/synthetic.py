@@ -32,10 +32,11 @@ import tensorflow_datasets as tfds
 
 from flowvq_jax import constants
 from flowvq_jax.data import audio as audio_lib
+from flowvq_jax.data import clip_layout, tfds_base
 from flowvq_jax.data import coeffs as coeffs_lib
-from flowvq_jax.data import tfds_base
 
-SPLITS = ("train", "validation", "test")
+SPLITS = clip_layout.SPLITS
+ClipSpec = clip_layout.ClipSpec
 STATS_KEY = "coeff_stats"
 
 
@@ -79,38 +80,11 @@ def _configs() -> list[SyntheticConfig]:
   return out
 
 
-@dataclasses.dataclass(frozen=True)
-class ClipSpec:
-  """Everything that determines one synthetic clip."""
-
-  split: str
-  identity: int
-  emotion: int
-  intensity: int
-  utterance: int
-  seed: int
-  clip_id: str
-
-
 def clip_specs(config: SyntheticConfig) -> dict[str, list[ClipSpec]]:
-  """The clips of every split, deterministic given the config."""
-  n_ids, n_utt = config.identities, config.utterances
-  id_offsets = np.cumsum((0,) + tuple(n_ids))
-  utt_offsets = np.cumsum((0,) + tuple(n_utt))
-  specs = {}
-  for s, split in enumerate(SPLITS):
-    specs[split] = []
-    for identity in range(id_offsets[s], id_offsets[s + 1]):
-      for k in range(config.clips_per_identity):
-        emotion = (k + identity) % constants.NUM_EMOTIONS
-        intensity = 1 if emotion == constants.NEUTRAL else 1 + (k // constants.NUM_EMOTIONS) % 3
-        utterance = int(utt_offsets[s] + (k * 7 + identity * 3) % n_utt[s])
-        seed = int(np.random.SeedSequence([config.world_seed, s, identity, k]).generate_state(1)[0])
-        clip_id = f"{split}/id{identity:04d}/{k:03d}_{constants.EMOTIONS[emotion]}_u{utterance:04d}"
-        specs[split].append(
-          ClipSpec(split, int(identity), emotion, intensity, utterance, seed, clip_id)
-        )
-  return specs
+  """The clips of every split, deterministic given the config (see `clip_layout.clip_specs`)."""
+  return clip_layout.clip_specs(
+    config.identities, config.clips_per_identity, config.utterances, config.world_seed
+  )
 
 
 def make_world(config: SyntheticConfig):

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowvq_jax.configlib import ConfigError
+from flowvq_jax.data import clip_layout
 from flowvq_jax.vq import autoencoder as ae_lib
 from flowvq_jax.vq import discriminator as disc_lib
 from flowvq_jax.vq import objective, perceptual
@@ -82,34 +83,20 @@ def _memory_clip(args) -> dict[str, np.ndarray]:
 
 
 def memory_clip_args(mem: Any, split: str) -> list[tuple]:
-  """The world arguments of every clip of `split`, as the TFDS builder lays them out.
-
-  Mirrors `flowvq_jax.data.synthetic.clip_specs` (identities held out per split, emotions cycling,
-  intensities 1..3, disjoint utterance pools, per-clip seeds) without importing TFDS, so the
-  in-memory clips equal the records of a `synthetic_talking_faces` config of the same sizes.
-  """
-  from flowvq_jax import constants  # noqa: PLC0415
-
-  s = SPLITS.index(split)
-  n_ids, n_utt = tuple(mem.identities), tuple(mem.utterances)
-  if len(n_ids) != 3 or len(n_utt) != 3 or min(n_ids) < 1 or min(n_utt) < 1:
-    raise ConfigError(
-      f"data.memory.identities and .utterances need 3 positive counts (train, validation, test); "
-      f"got {n_ids} and {n_utt}."
-    )
-  id_off, utt_off = np.cumsum((0,) + n_ids), np.cumsum((0,) + n_utt)
-  out = []
-  for identity in range(id_off[s], id_off[s + 1]):
-    for k in range(int(mem.clips_per_identity)):
-      emotion = (k + identity) % constants.NUM_EMOTIONS
-      intensity = 1 if emotion == constants.NEUTRAL else 1 + (k // constants.NUM_EMOTIONS) % 3
-      utterance = int(utt_off[s] + (k * 7 + identity * 3) % n_utt[s])
-      seed = int(np.random.SeedSequence([mem.world_seed, s, identity, k]).generate_state(1)[0])
-      out.append(
-        (int(mem.world_seed), int(mem.resolution), float(mem.seconds), int(identity), emotion,
-         intensity, utterance, seed)
-      )  # fmt: skip
-  return out
+  """The world arguments of every clip of `split`, laid out as the TFDS builder lays them out
+  (`flowvq_jax.data.clip_layout`), so the in-memory clips equal the records of a
+  `synthetic_talking_faces` config of the same sizes."""
+  try:
+    specs = clip_layout.clip_specs(
+      mem.identities, mem.clips_per_identity, mem.utterances, mem.world_seed
+    )[split]
+  except ValueError as e:
+    raise ConfigError(f"data.memory: {e}") from e
+  return [
+    (int(mem.world_seed), int(mem.resolution), float(mem.seconds), spec.identity, spec.emotion,
+     spec.intensity, spec.utterance, spec.seed)
+    for spec in specs
+  ]  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,0 +1,72 @@
+"""Which clips a synthetic dataset holds: identities, emotions, utterances and seeds per split.
+
+Kept free of TFDS so that in-memory sources (tests, notebooks, accelerator machines without
+TFDS) lay out exactly the clips that the `synthetic_talking_faces` builder writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from flowvq_jax import constants
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+  """Everything that determines one synthetic clip."""
+
+  split: str
+  identity: int
+  emotion: int
+  intensity: int
+  utterance: int
+  seed: int
+  clip_id: str
+
+
+def clip_specs(
+  identities: Sequence[int],
+  clips_per_identity: int,
+  utterances: Sequence[int],
+  world_seed: int,
+) -> dict[str, list[ClipSpec]]:
+  """The clips of every split, deterministic given the counts.
+
+  Args:
+    identities: identities per split (train, validation, test); splits get disjoint,
+      consecutive identity indices, so validation and test faces are never trained on.
+    clips_per_identity: clips of each identity; emotions cycle through the eight, intensities
+      through 1..3 (neutral is always 1).
+    utterances: utterance pool size per split; the pools are disjoint (held-out sentences).
+    world_seed: the world's seed, also mixed into each clip's seed.
+
+  Returns:
+    {split: [ClipSpec, ...]} for the three splits.
+  """
+  n_ids, n_utt = tuple(int(n) for n in identities), tuple(int(n) for n in utterances)
+  if len(n_ids) != 3 or len(n_utt) != 3 or min(n_ids) < 1 or min(n_utt) < 1:
+    raise ValueError(
+      "identities and utterances need 3 positive counts (train, validation, test); "
+      f"got {n_ids} and {n_utt}."
+    )
+  id_offsets = np.cumsum((0,) + n_ids)
+  utt_offsets = np.cumsum((0,) + n_utt)
+  specs = {}
+  for s, split in enumerate(SPLITS):
+    specs[split] = []
+    for identity in range(id_offsets[s], id_offsets[s + 1]):
+      for k in range(int(clips_per_identity)):
+        emotion = (k + identity) % constants.NUM_EMOTIONS
+        intensity = 1 if emotion == constants.NEUTRAL else 1 + (k // constants.NUM_EMOTIONS) % 3
+        utterance = int(utt_offsets[s] + (k * 7 + identity * 3) % n_utt[s])
+        seed = int(np.random.SeedSequence([world_seed, s, identity, k]).generate_state(1)[0])
+        clip_id = f"{split}/id{identity:04d}/{k:03d}_{constants.EMOTIONS[emotion]}_u{utterance:04d}"
+        specs[split].append(
+          ClipSpec(split, int(identity), emotion, intensity, utterance, seed, clip_id)
+        )
+  return specs
