@@ -18,6 +18,7 @@ import sys
 STAGES = {
   "fcg": "flowvq_jax.eval.fcg",  # ExpFlow + PoseFlow: lip sync, emotion accuracy, diversity, NLL
   "vq": "flowvq_jax.eval.codebook",  # VQ codebook: PSNR, SSIM, code usage, mouth sharpness
+  "query": "flowvq_jax.eval.query",
 }
 
 

@@ -1,0 +1,154 @@
+r"""VQ image generator, stage 2: code query on the frozen stage-1 codebook.
+
+Task: `flowvq_jax/train/tasks/vq_query.py`; model: `flowvq_jax/vq/query.py` (docs/vq_query.md);
+results: docs/vq_query_results.md.
+
+Variants (`configs/vq_query.py:VARIANT[,key=value...]`):
+
+  tiny       32 px, 8 x 8 tokens, 13-frame window, 2 x 2-head transformer; pairs from a few
+             in-memory world clips; no adversary, no perceptual term (tests, seconds on CPU).
+  synthetic  128 px, 16 x 16 tokens, 27-frame window, 4 x 8-head transformer x 256, L1 +
+             perceptual (SSIM + gradient fallback or LPIPS) + PatchGAN (the stage-1 critic) from
+             step 0, batch 8, 20000 steps; data: synthetic_talking_faces/small (TFDS) or the same
+             clips generated in memory (`memory=true`).
+  mead       256 px, the paper's setting (CodeFormer-sized head: 9 x 8 heads x 512); data:
+             `mead/res256` (docs/data.md).
+  hdtf       the `mead` model on `hdtf/res256`.
+
+Arguments: `stage1=WORKDIR` (the stage-1 run, REQUIRED before training: a
+`configs/vq_codebook.py` workdir of the matching size; its latest checkpoint is loaded and kept
+frozen), the ablation switches `warp=`, `mapping=`, `mhca=`, `codebook=` (true/false: the paper's
+W, phi, MHCA and C), `memory=true` (in-memory world clips), `bf16=true`, `lpips=PATH`.
+`get_sweep` gives the paper's ablation: full, -W, -phi, -MHCA, -C.
+
+Launch:
+
+  python -m launch.train --config configs/vq_codebook.py:synthetic,memory=true --workdir runs/vq1
+  python -m launch.train --config configs/vq_query.py:synthetic,memory=true,stage1=runs/vq1 \
+      --workdir runs/vq2
+  python -m launch.evaluate --stage query --workdir runs/vq2 --out runs/vq2/eval
+  python -m launch.sweep --config configs/vq_query.py:synthetic,memory=true,stage1=runs/vq1 \
+      --workdir_root runs/vq2_ablation
+
+Measured: only `tiny` runs on a shared 2-core CPU (docs/vq_query_results.md). The `synthetic`,
+`mead` and `hdtf` results are NOT yet measured; no target numbers are claimed for them (the paper
+reports SSIM 0.689, M-LMD 1.94, F-LMD 2.06 on MEAD).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from flowvq_jax.configlib import parse_arg
+from flowvq_jax.vq import query
+
+VARIANTS = ("tiny", "synthetic", "mead", "hdtf")
+
+# The ablation switches of the paper (Table 4): argument name -> config.model field.
+SWITCHES = {
+  "warp": "use_warp",
+  "mapping": "use_mapping",
+  "mhca": "use_mhca",
+  "codebook": "use_codebook",
+}
+
+
+def _memory(variant: str) -> ml_collections.ConfigDict:
+  """In-memory world clips (the layout of the stage-1 config's clips of the same variant)."""
+  if variant == "tiny":
+    kw = dict(resolution=32, seconds=0.4, identities=(3, 1, 1), clips_per_identity=4,
+              utterances=(4, 2, 2))  # fmt: skip
+  else:
+    kw = dict(resolution=128, seconds=3.0, identities=(12, 2, 2), clips_per_identity=16,
+              utterances=(40, 8, 8))  # fmt: skip
+  return ml_collections.ConfigDict(dict(world_seed=0, workers=0, **kw))
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  arg = parse_arg(
+    arg, variants=VARIANTS, stage1="", warp=True, mapping=True, mhca=True, codebook=True,
+    memory=False, bf16=False, lpips="",
+  )  # fmt: skip
+  v = arg.variant
+  tiny = v == "tiny"
+  base = query.default_config(v)
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.task = "vq_query"
+  c.image_size = base.image_size
+  c.model = base.model
+  c.model.stage1_workdir = arg.stage1
+  c.model.stage1_step = -1  # -1: the latest checkpoint of the stage-1 run
+  for name, field in SWITCHES.items():
+    c.model[field] = bool(arg[name])
+  c.model.dtype = "bfloat16" if arg.bf16 else "float32"
+  c.loss = base.loss
+  c.loss.disc_start = 0  # the discriminator's own hinge loss starts here (adv_weight > 0)
+  if arg.lpips:
+    c.loss.perceptual_weights = arg.lpips
+  if tiny:
+    c.loss.perceptual_weight = 0.0
+    c.loss.adv_weight = 0.0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "memory" if (tiny or arg.memory) else "tfds"
+  c.data.name = {
+    "tiny": "synthetic_talking_faces/tiny",
+    "synthetic": "synthetic_talking_faces/small",
+    "mead": "mead/res256",
+    "hdtf": "hdtf/res256",
+  }[v]
+  c.data.data_dir = "~/flowvq_data"
+  c.data.memory = _memory(v)
+  c.data.normalize = True
+  c.data.batch_size = 4 if tiny else 8
+  c.data.frames_per_clip = 2
+  c.data.num_threads = 2
+  c.data.prefetch = 4
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adamw"
+  c.optimizer.lr = {"tiny": 2e-3, "synthetic": 2e-4, "mead": 1e-4, "hdtf": 1e-4}[v]
+  c.optimizer.warmup_steps = {"tiny": 2, "synthetic": 500, "mead": 2000, "hdtf": 2000}[v]
+  c.optimizer.schedule = "cosine"
+  c.optimizer.end_lr_factor = 0.1
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.grad_clip_norm = 1.0
+  c.optimizer.b1 = 0.9
+  c.optimizer.b2 = 0.99
+  c.optimizer.eps = 1e-8
+  # Used only when loss.adv_weight > 0 (the task drops the group otherwise).
+  c.optimizer.groups = ml_collections.ConfigDict({"disc": {"b1": 0.5, "b2": 0.9}})
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = {"tiny": 20, "synthetic": 20_000, "mead": 200_000, "hdtf": 200_000}[v]
+  c.train.log_every = 5 if tiny else 200
+  c.train.eval_every = 10 if tiny else 2000
+  c.train.ckpt_every = 10 if tiny else 1000
+  c.train.keep = 2
+  c.train.keep_best_metric = ""
+  c.train.best_mode = "max"
+  c.train.ema_decay = 0.0
+  c.train.max_nonfinite = 20
+  c.train.async_checkpoint = not tiny
+  c.train.progress = not tiny
+  c.train.summaries_every = c.train.eval_every
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.split = "validation"
+  c.eval.num_batches = 1 if tiny else 8
+  c.eval.use_ema = False
+  c.eval.fidelity = 1.0
+
+  c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
+  c.sharding = ml_collections.ConfigDict()
+  c.sharding.params = "replicate"
+  c.sharding.min_size = 2**16
+  c.sharding.rules = ()
+  return c
+
+
+def get_sweep(hyper):
+  """The paper's stage-2 ablation: full, -W, -phi, -MHCA, -C (one switch off at a time)."""
+  on = {f"model.{f}": True for f in SWITCHES.values()}
+  return [on] + [dict(on, **{f"model.{f}": False}) for f in SWITCHES.values()]

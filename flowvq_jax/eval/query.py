@@ -1,0 +1,281 @@
+r"""Evaluation of the stage-2 code-query renderer on held-out identities.
+
+  python -m launch.evaluate --stage query --workdir RUN --out DIR [--split test] [--data_dir DIR]
+
+Reads a `vq_query` training workdir (its `config.json` and latest checkpoint: the stage-2 params
+and the frozen stage-1 params saved with them; the stage-1 model config comes from the stage-1
+run's `config.json`, `--stage1_workdir` if it moved). For every clip of `--split` (default `test`:
+identities never seen in training) the clip's FIRST frame is the source image and every frame
+(or every `--frame_stride`-th) is rendered from the clip's own ground-truth coefficients
+(windows edge-padded at the clip ends, normalised like the training data, argmax codes,
+`--fidelity`). Against the real frames:
+
+  psnr, ssim, l1      per frame, averaged (`flowvq_jax.eval.metrics`, images in [0, 1]; L1 in
+                      [-1, 1] units)
+  code_accuracy       share of tokens whose predicted code equals the stage-1 code of the real
+                      frame (`encode_to_indices`)
+  m_lmd, f_lmd        mouth / face landmark distance (256 px units, `metrics.lmd`) between the
+                      landmarks a regressor finds on the RENDERED frames and the ground-truth
+                      landmarks of the clip. The ground truth is the dataset's: for the synthetic
+                      world they are exact (the world renders the target from the same
+                      coefficients); the renderer's geometry cannot be read off a generated
+                      image, so the regressor (`flowvq_jax.eval.landmarks`, a small CNN) is
+                      trained here on frames and landmarks of the TRAIN split (`--landmark_steps`,
+                      `--landmark_frames`) or loaded from `--landmarks PATH`.
+  m_lmd_real, f_lmd_real  the same regressor on the real frames: its own error, the floor the
+                      generated frames are measured against.
+  mouth_sharpness     variance of the Laplacian of the mouth box (ground-truth landmarks 48-67) on
+                      frames with jaw_open > `--jaw_threshold`: rendered, ground truth
+                      (`mouth_sharpness_gt`) and their ratio.
+
+Writes `DIR/query_eval.json` and `DIR/query_eval.md` (`flowvq_jax.eval.report`) and
+`DIR/query_grid.png`: one row per clip (the first `--grid` clips), source | target | rendered of
+its most open-mouthed frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+  g = parser.add_argument_group("query (stage-2 code query)")
+  g.add_argument("--workdir", required=True, help="training workdir of configs/vq_query.py")
+  g.add_argument("--out", required=True, help="output directory (JSON, markdown, PNG)")
+  g.add_argument("--stage1_workdir", default=None, help="the stage-1 run (default: the config's)")
+  g.add_argument("--data_dir", default=None, help="TFDS data dir (overrides the run's config)")
+  g.add_argument(
+    "--source", default=None, choices=("tfds", "memory"), help="clip source (default: the run's)"
+  )
+  g.add_argument("--split", default="test", help="train, validation or test (default: test)")
+  g.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  g.add_argument("--batch_size", type=int, default=16)
+  g.add_argument("--frame_stride", type=int, default=1, help="evaluate every n-th frame")
+  g.add_argument("--max_clips", type=int, default=0, help="evaluate the first n clips (0: all)")
+  g.add_argument("--fidelity", type=float, default=None, help="w in [0, 1] (default: config)")
+  g.add_argument("--jaw_threshold", type=float, default=0.4)
+  g.add_argument("--landmarks", default=None, help="a saved landmark regressor (.msgpack)")
+  g.add_argument("--landmark_steps", type=int, default=400, help="regressor training steps")
+  g.add_argument("--landmark_frames", type=int, default=2048, help="train-split frames for it")
+  g.add_argument("--grid", type=int, default=8, help="clips shown in the image grid")
+
+
+def load_run(workdir: str, step: int | None = None, stage1_workdir: str | None = None):
+  """`(config, params, stage1_params, step)` of a vq_query workdir; clear errors when absent."""
+  from flowvq_jax.train import checkpoint  # noqa: PLC0415
+
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"Workdir {workdir} does not exist.")
+  cfg_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(cfg_path):
+    raise FileNotFoundError(
+      f"{workdir} has no config.json: not a training workdir of "
+      "`python -m launch.train --config configs/vq_query.py ...`."
+    )
+  with open(cfg_path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if not str(config.get("task", "")).endswith("vq_query"):
+    raise ValueError(f"{workdir} trained task {config.get('task')!r}, not vq_query.")
+  if stage1_workdir:
+    config.model.stage1_workdir = stage1_workdir
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  arrays = checkpoint.load_arrays(ckpt_dir, step)  # FileNotFoundError when there is none
+  if step is None:
+    step = max(int(p) for p in os.listdir(ckpt_dir) if p.isdigit())
+  params = {k: arrays["params"][k] for k in ("query", "fusion")}
+  return config, params, arrays["extra"]["stage1"], int(step)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+  return np.clip(np.round((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def train_regressor(config, steps: int, num_frames: int, seed: int = 0) -> dict:
+  """A landmark regressor trained on up to `num_frames` frames of the train split."""
+  from flowvq_jax.eval import landmarks as lm  # noqa: PLC0415
+  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
+
+  source, _ = task.clip_source(config.data, "train")
+  size = int(config.image_size)
+  rng = np.random.default_rng(seed)
+  per_clip = max(1, -(-num_frames // max(len(source), 1)))
+  frames, lms = [], []
+  for c in rng.permutation(len(source)):
+    clip = source[int(c)]
+    f = np.asarray(clip["frames"])
+    idx = np.sort(rng.choice(f.shape[0], min(per_clip, f.shape[0]), replace=False))
+    frames.append(task._resize(f[idx].astype(np.uint8), size))
+    lms.append(np.asarray(clip["landmarks"], np.float32)[idx] * (size / f.shape[2]))
+    if sum(x.shape[0] for x in frames) >= num_frames:
+      break
+  return lm.train_landmark_regressor(np.concatenate(frames), np.concatenate(lms), steps, seed)
+
+
+def evaluate(
+  config: ml_collections.ConfigDict,
+  params: Any,
+  stage1_params: Any,
+  source,
+  stats,
+  regressor: dict,
+  *,
+  batch_size: int = 16,
+  frame_stride: int = 1,
+  max_clips: int = 0,
+  fidelity: float = 1.0,
+  jaw_threshold: float = 0.4,
+  grid: int = 8,
+) -> tuple[dict[str, Any], np.ndarray]:
+  """Metrics over the selected frames of `source` and the grid image uint8 [n*S, 3S, 3]."""
+  from flowvq_jax.eval import landmarks as lm  # noqa: PLC0415
+  from flowvq_jax.eval import metrics  # noqa: PLC0415
+  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
+  from flowvq_jax.vq import query  # noqa: PLC0415
+
+  if batch_size < 1 or frame_stride < 1 or max_clips < 0:
+    raise ValueError("batch_size and frame_stride must be >= 1 and max_clips >= 0.")
+  if not 0.0 <= fidelity <= 1.0:
+    raise ValueError(f"fidelity must be in [0, 1], got {fidelity}.")
+  gen = task.make_generator(config)
+  size, k = int(config.image_size), int(config.model.window)
+
+  @jax.jit
+  def render_fn(source_img, exp, pose, target):
+    out = gen.apply(params, stage1_params, source_img, exp, pose, fidelity=fidelity, mode="hard")
+    codes = query.target_indices(gen, stage1_params, target)
+    return jnp.clip(out["image"], -1.0, 1.0), jnp.mean(out["indices"] == codes, axis=(1, 2))
+
+  per = {"psnr": [], "ssim": [], "l1": [], "code_accuracy": []}
+  gen_u8, real_u8, gt_lms, jaws, rows = [], [], [], [], []
+  n_clips = len(source) if not max_clips else min(max_clips, len(source))
+  for c in range(n_clips):
+    clip = source[c]
+    frames = np.asarray(clip["frames"])
+    scale = size / frames.shape[2]
+    frames = task._resize(frames.astype(np.uint8), size)
+    exp_w, pose_w = task.clip_windows(clip, stats, k)
+    idx = np.arange(0, frames.shape[0], frame_stride)
+    src = frames[:1].astype(np.float32) / 127.5 - 1.0
+    clip_gen = []
+    for i in range(0, idx.size, batch_size):
+      sel = idx[i : i + batch_size]
+      n = sel.size
+      pad = lambda x, m=batch_size - n: np.concatenate([x, np.repeat(x[-1:], m, axis=0)])
+      target = frames[sel].astype(np.float32) / 127.5 - 1.0
+      image, acc = jax.device_get(
+        render_fn(
+          jnp.asarray(src), jnp.asarray(pad(exp_w[sel])), jnp.asarray(pad(pose_w[sel])),
+          jnp.asarray(pad(target)),
+        )
+      )  # fmt: skip
+      image, acc = np.asarray(image[:n]), np.asarray(acc[:n])
+      per["psnr"].append(metrics.psnr(target, image))
+      per["ssim"].append(metrics.ssim(target, image))
+      per["l1"].append(np.mean(np.abs(image - target), axis=(1, 2, 3)))
+      per["code_accuracy"].append(acc)
+      clip_gen.append(_to_uint8(image))
+    clip_gen = np.concatenate(clip_gen)
+    jaw = np.asarray(clip["exp"], np.float32)[idx, task.JAW_OPEN]
+    gen_u8.append(clip_gen)
+    real_u8.append(frames[idx])
+    gt_lms.append(np.asarray(clip["landmarks"], np.float32)[idx] * scale)
+    jaws.append(jaw)
+    if c < grid:
+      j = int(np.argmax(jaw))
+      rows.append(np.concatenate([frames[0], frames[idx[j]], clip_gen[j]], axis=1))
+  if not gen_u8:
+    raise ValueError("The evaluation split has no clips.")
+  gen_all, real_all = np.concatenate(gen_u8), np.concatenate(real_u8)
+  lms_all, jaw_all = np.concatenate(gt_lms), np.concatenate(jaws)
+  pred_gen = lm.predict_landmarks(regressor, gen_all)
+  pred_real = lm.predict_landmarks(regressor, real_all)
+  lmd = lambda p, region: metrics.lmd(p, lms_all, region, resolution=size)
+  cat = {key: np.concatenate(v) for key, v in per.items()}
+  result: dict[str, Any] = {
+    "num_clips": n_clips,
+    "num_frames": int(gen_all.shape[0]),
+    "image_size": size,
+    "fidelity": float(fidelity),
+    **{key: float(np.mean(v)) for key, v in cat.items()},
+    "m_lmd": lmd(pred_gen, "mouth"),
+    "f_lmd": lmd(pred_gen, "face"),
+    "m_lmd_real": lmd(pred_real, "mouth"),
+    "f_lmd_real": lmd(pred_real, "face"),
+  }
+  open_ = jaw_all > jaw_threshold
+  result["mouth_frames"] = int(open_.sum())
+  if open_.any():
+    r = metrics.mouth_sharpness(gen_all[open_], lms_all[open_])
+    g = metrics.mouth_sharpness(real_all[open_], lms_all[open_])
+    result["mouth_sharpness"] = float(np.mean(r))
+    result["mouth_sharpness_gt"] = float(np.mean(g))
+    result["mouth_sharpness_ratio"] = float(np.mean(r) / max(np.mean(g), 1e-12))
+  else:
+    why = metrics.NotComputed(f"no frame with jaw_open > {jaw_threshold}")
+    result.update(mouth_sharpness=why, mouth_sharpness_gt=why, mouth_sharpness_ratio=why)
+  return result, np.concatenate(rows, axis=0)
+
+
+def run(args: argparse.Namespace) -> int:
+  from PIL import Image  # noqa: PLC0415
+
+  from flowvq_jax.eval import landmarks as lm  # noqa: PLC0415
+  from flowvq_jax.eval import report  # noqa: PLC0415
+  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
+
+  t0 = time.perf_counter()
+  config, params, stage1_params, step = load_run(args.workdir, args.step, args.stage1_workdir)
+  with config.unlocked():
+    if args.data_dir:
+      config.data.data_dir = args.data_dir
+    if args.source:
+      config.data.source = args.source
+  split = task.split_name(args.split)
+  source, stats = task.clip_source(config.data, split)
+  if not config.data.get("normalize", True):
+    stats = None
+  if args.landmarks:
+    regressor, reg_info = lm.load_regressor(args.landmarks), f"loaded from {args.landmarks}"
+  else:
+    regressor = train_regressor(config, args.landmark_steps, args.landmark_frames)
+    reg_info = f"trained on the train split ({args.landmark_steps} steps)"
+  fidelity = float(config.eval.get("fidelity", 1.0) if args.fidelity is None else args.fidelity)
+  result, grid = evaluate(
+    config, params, stage1_params, source, stats, regressor,
+    batch_size=args.batch_size, frame_stride=args.frame_stride, max_clips=args.max_clips,
+    fidelity=fidelity, jaw_threshold=args.jaw_threshold, grid=args.grid,
+  )  # fmt: skip
+  result = {
+    "workdir": os.path.abspath(args.workdir),
+    "step": step,
+    "split": split,
+    "data": f"{config.data.source}:{config.data.name}",
+    "device": jax.devices()[0].device_kind,
+    "landmark_regressor": reg_info,
+    **result,
+    "seconds": round(time.perf_counter() - t0, 1),
+  }
+  os.makedirs(args.out, exist_ok=True)
+  paths = report.write_report(result, os.path.join(args.out, "query_eval"), "Stage-2 code query")
+  Image.fromarray(grid).save(os.path.join(args.out, "query_grid.png"), optimize=True)
+  ms = result["mouth_sharpness_ratio"]
+  print(
+    f"query eval of {args.workdir} (step {step}) on {split}: {result['num_clips']} clips, "
+    f"{result['num_frames']} frames at {result['image_size']} px, fidelity {fidelity}\n"
+    f"  PSNR {result['psnr']:.2f} dB  SSIM {result['ssim']:.4f}  L1 {result['l1']:.4f}  "
+    f"code accuracy {result['code_accuracy']:.3f}\n"
+    f"  M-LMD {result['m_lmd']:.3f}  F-LMD {result['f_lmd']:.3f}  (regressor on real frames: "
+    f"{result['m_lmd_real']:.3f} / {result['f_lmd_real']:.3f}; {reg_info})\n"
+    f"  mouth sharpness ratio (rendered / real): {report.format_value(ms)}\n"
+    f"  wrote {paths['json']}, {paths['md']}, {args.out}/query_grid.png"
+  )
+  return 0

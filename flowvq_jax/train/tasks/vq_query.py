@@ -1,0 +1,425 @@
+"""VQ image generator, stage 2: the code-query renderer on a FROZEN stage-1 codebook.
+
+Task module for `flowvq_jax.train.trainer.train` (contract: docs/training.md); model:
+`flowvq_jax.vq.query` (docs/vq_query.md).
+
+Frozen stage 1. `init` reads the latest (or `model.stage1_step`) checkpoint of the stage-1 run in
+`model.stage1_workdir` (a `configs/vq_codebook.py` workdir) with
+`flowvq_jax.train.checkpoint.load_arrays`, and the autoencoder's model config from that run's
+`config.json`. The autoencoder params are kept in `extra['stage1']`: outside the optimizer, copied
+unchanged by every step (`compute_grads` returns them as they came) and saved with each checkpoint,
+so a stage-2 run holds the exact codebook and decoder it was trained on.
+
+Params are `{'query', 'fusion'}` (`CodeQueryGenerator.init`) and, when `loss.adv_weight > 0`,
+`'disc'`: the stage-1 PatchGAN's params, as the stage-1 run left them, trained on as the
+adversary (hinge loss from `loss.disc_start`, its own optimizer group `optimizer.groups['disc']`).
+The generator's adversarial term is on from step 0 (the stage-1 critic is already trained).
+
+Data: `(source, target)` frame pairs of the same clip, with the target's coefficient windows:
+
+  source  float32 [B, S, S, 3] in [-1, 1]   a random frame of the clip (train) / its first frame
+  target  float32 [B, S, S, 3] in [-1, 1]   random frames (train) / evenly spaced frames (eval)
+  exp     float32 [B, 2k+1, 64]             frames t-k..t+k of the target, edge-padded at the
+  pose    float32 [B, 2k+1, 6]              clip ends, normalised with the train-split statistics
+  landmarks float32 [B, 68, 2]              the target's landmarks (pixels at S px)
+  jaw     float32 [B]                       the target's jaw_open (raw)
+  identity int32 [B]
+
+from `synthetic_talking_faces` (TFDS, `data.source='tfds'`) or the same clips generated in memory
+(`data.source='memory'`, the layout of `flowvq_jax.data.clip_layout`). A clip gives
+`data.frames_per_clip` examples; process `i` of `n` reads local batches `k*n + i` (grain,
+checkpointable), so global batch `k` is the same for any process count.
+
+Training goes through `compute_grads` and evaluation through `eval_metrics`, which take the frozen
+stage 1 from `extra`; `loss(params, batch, rng, config)` (the generator objective alone) reads it
+from the stage-1 workdir instead, for callers without the train state.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from concurrent import futures
+from typing import Any
+
+import cv2
+import dm_pix
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from flowvq_jax.configlib import ConfigError
+from flowvq_jax.data import coeffs as coeffs_lib
+from flowvq_jax.train import optim
+from flowvq_jax.train.tasks import vq_codebook
+from flowvq_jax.vq import discriminator as disc_lib
+from flowvq_jax.vq import objective, query
+from flowvq_jax.vq.renderer import coefficient_windows
+
+JAW_OPEN = vq_codebook.JAW_OPEN
+split_name = vq_codebook.split_name
+# Fields of `config.model` that belong to the task, not to `CodeQuery`.
+TASK_MODEL_FIELDS = ("stage1_workdir", "stage1_step")
+
+
+# ------------------------------------------------------------------------------------------------
+# The frozen stage-1 run.
+
+
+def _stage1_dir(config) -> str:
+  wd = str(config.model.get("stage1_workdir") or "")
+  if not wd:
+    raise ConfigError(
+      "model.stage1_workdir is not set: stage 2 needs a trained stage-1 codebook. Train "
+      "`python -m launch.train --config configs/vq_codebook.py:... --workdir RUN1` first, then "
+      "pass `configs/vq_query.py:VARIANT,stage1=RUN1` (or --config.model.stage1_workdir=RUN1)."
+    )
+  return os.path.expanduser(wd)
+
+
+@functools.lru_cache(maxsize=8)
+def _stage1_config(workdir: str) -> ml_collections.ConfigDict:
+  if not os.path.isdir(workdir):
+    raise ConfigError(f"model.stage1_workdir {workdir} does not exist.")
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise ConfigError(
+      f"model.stage1_workdir {workdir} has no config.json: not a training workdir of "
+      "configs/vq_codebook.py."
+    )
+  with open(path) as f:
+    cfg = ml_collections.ConfigDict(json.load(f))
+  if not str(cfg.get("task", "")).endswith("vq_codebook"):
+    raise ConfigError(
+      f"model.stage1_workdir {workdir} trained task {cfg.get('task')!r}, not vq_codebook."
+    )
+  if cfg.model.get("use_ema", False):
+    raise ConfigError(
+      f"The stage-1 run {workdir} uses an EMA codebook (model.use_ema), which lives outside its "
+      "params; stage 2 needs a gradient-trained codebook (vq_codebook without ema=true)."
+    )
+  return cfg
+
+
+def stage1_config(config) -> ml_collections.ConfigDict:
+  """The resolved config of the stage-1 run of `config.model.stage1_workdir` (checked)."""
+  return _stage1_config(_stage1_dir(config))
+
+
+@functools.lru_cache(maxsize=4)
+def _stage1_arrays(workdir: str, step: int | None) -> dict[str, Any]:
+  from flowvq_jax.train import checkpoint  # noqa: PLC0415
+
+  try:
+    arrays = checkpoint.load_arrays(os.path.join(workdir, "checkpoints"), step)
+  except FileNotFoundError as e:
+    raise ConfigError(
+      f"model.stage1_workdir {workdir}: {e} Train stage 1 there first (configs/vq_codebook.py)."
+    ) from None
+  return arrays["params"]
+
+
+def load_stage1(config) -> dict[str, Any]:
+  """`{'ae': autoencoder params, 'disc': PatchGAN params}` (numpy) of the stage-1 checkpoint."""
+  wd = _stage1_dir(config)
+  _stage1_config(wd)
+  step = config.model.get("stage1_step")
+  return _stage1_arrays(wd, None if step is None or int(step) < 0 else int(step))
+
+
+def generator_config(config, stage1_model=None) -> ml_collections.ConfigDict:
+  """The `flowvq_jax.vq.query` config (`image_size`, `stage1`, `model`, `loss`) of a task config.
+
+  `stage1_model` defaults to the stage-1 run's `model` config.
+  """
+  if stage1_model is None:
+    stage1_model = stage1_config(config).model
+  model = {k: v for k, v in config.model.to_dict().items() if k not in TASK_MODEL_FIELDS}
+  return ml_collections.ConfigDict(
+    {
+      "image_size": int(config.image_size),
+      "stage1": stage1_model.to_dict() if hasattr(stage1_model, "to_dict") else dict(stage1_model),
+      "model": model,
+      "loss": config.loss.to_dict(),
+    }
+  )
+
+
+def make_generator(config, stage1_model=None) -> query.CodeQueryGenerator:
+  try:
+    return query.CodeQueryGenerator.from_config(generator_config(config, stage1_model))
+  except ValueError as e:
+    if isinstance(e, ConfigError):
+      raise
+    raise ConfigError(f"Bad stage-2 config: {e}") from e
+
+
+def adversarial(config) -> bool:
+  return float(config.loss.adv_weight) > 0
+
+
+def make_discriminator(config):
+  return disc_lib.make_discriminator(stage1_config(config).discriminator)
+
+
+# ------------------------------------------------------------------------------------------------
+# Data.
+
+
+def _memory_clip(args) -> dict[str, Any]:
+  """One world clip with frames, landmarks, exp and pose (top-level for process pools)."""
+  world_seed, resolution, seconds, identity, emotion, intensity, utterance, seed = args
+  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
+
+  world = SyntheticWorld(seed=world_seed, resolution=resolution)
+  clip = world.sample_clip(
+    world.identity(identity), emotion, intensity, seconds, seed, utterance=utterance
+  )
+  return {
+    "frames": np.asarray(clip.frames, np.uint8),
+    "landmarks": np.asarray(clip.landmarks, np.float32),
+    "exp": np.asarray(clip.exp, np.float32),
+    "pose": np.asarray(clip.pose, np.float32),
+    "identity": int(clip.identity),
+  }
+
+
+@functools.lru_cache(maxsize=4)
+def _memory_clips(key: tuple, workers: int) -> tuple[dict, ...]:
+  args = list(key)
+  if workers > 1 and len(args) > 4:
+    import multiprocessing  # noqa: PLC0415
+
+    ctx = multiprocessing.get_context("spawn")  # no fork after jax started
+    with futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+      return tuple(pool.map(_memory_clip, args, chunksize=max(1, len(args) // (4 * workers))))
+  return tuple(_memory_clip(a) for a in args)
+
+
+def _memory_source(mem, split: str) -> tuple[dict, ...]:
+  workers = int(mem.get("workers", 0) or 0)
+  if workers < 0:
+    workers = os.cpu_count() or 1
+  return _memory_clips(tuple(vq_codebook.memory_clip_args(mem, split)), workers)
+
+
+def clip_source(data_cfg, split: str):
+  """`(random-access clips of split, CoeffStats of the train split)`; clips hold `frames`,
+  `landmarks`, `exp`, `pose`, `identity`."""
+  split = split_name(split)
+  if data_cfg.source == "memory":
+    stats = coeffs_lib.compute_stats(
+      (c["exp"], c["pose"]) for c in _memory_source(data_cfg.memory, "train")
+    )
+    return _memory_source(data_cfg.memory, split), stats
+  if data_cfg.source == "tfds":
+    from flowvq_jax.data import builders  # noqa: PLC0415
+
+    data_dir = os.path.expanduser(str(data_cfg.data_dir))
+    builder = builders.get_builder(str(data_cfg.name), data_dir)
+    if not builder.is_prepared():
+      raise ConfigError(
+        f"{data_cfg.name} is not prepared in {data_dir}; run `python -m launch.prepare_data "
+        f"--dataset {data_cfg.name} --data_dir {data_dir}` (or use data.source='memory')."
+      )
+    sources = builders.sources(builder, with_frames=True)
+    if split not in sources:
+      raise ConfigError(f"{data_cfg.name} has no split {split!r} (has {sorted(sources)}).")
+    return sources[split], builders.load_stats(builder)
+  raise ConfigError(f"data.source={data_cfg.source!r}; choose 'tfds' or 'memory'.")
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+  if frames.shape[1:3] == (size, size):
+    return frames
+  return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def clip_windows(clip, stats: coeffs_lib.CoeffStats | None, k: int):
+  """Normalised, edge-padded windows `(exp [T, 2k+1, 64], pose [T, 2k+1, 6])` of a clip."""
+  exp, pose = np.asarray(clip["exp"], np.float32), np.asarray(clip["pose"], np.float32)
+  if stats is not None:
+    exp, pose = coeffs_lib.normalize(exp, pose, stats)
+  return coefficient_windows(exp, k), coefficient_windows(pose, k)
+
+
+class PickPairs(grain.transforms.RandomMap):
+  """A clip -> `n` (source, target, coefficient windows) examples at `size` px."""
+
+  def __init__(self, n: int, size: int, window: int, stats, random: bool):
+    self.n, self.size, self.window = int(n), int(size), int(window)
+    self.stats, self.random = stats, bool(random)
+
+  def random_map(self, clip: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    frames = np.asarray(clip["frames"])
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+      raise ValueError(f"Clip frames must be uint8 [T, H, W, 3]; got shape {frames.shape}.")
+    t = frames.shape[0]
+    if self.random:
+      tgt = np.sort(rng.choice(t, self.n, replace=t < self.n))
+      src = rng.integers(0, t, self.n)
+    else:
+      tgt = np.round(np.linspace(0, t - 1, self.n)).astype(np.int64)
+      src = np.zeros((self.n,), np.int64)
+    exp_w, pose_w = clip_windows(clip, self.stats, self.window)
+    scale = self.size / frames.shape[2]
+    to_float = lambda idx: _resize(frames[idx].astype(np.uint8), self.size).astype(np.float32)
+    return {
+      "source": to_float(src) / 127.5 - 1.0,
+      "target": to_float(tgt) / 127.5 - 1.0,
+      "exp": exp_w[tgt],
+      "pose": pose_w[tgt],
+      "landmarks": np.asarray(clip["landmarks"], np.float32)[tgt] * scale,
+      "jaw": np.asarray(clip["exp"], np.float32)[tgt, JAW_OPEN],
+      "identity": np.full((self.n,), int(clip["identity"]), np.int32),
+    }
+
+
+def _flatten(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  return {key: v.reshape((-1,) + v.shape[2:]) for key, v in batch.items()}
+
+
+def make_data(config, split: str, *, process_index: int, process_count: int, seed: int):
+  """grain iterator of this process's batches (module doc); `train` is infinite."""
+  cfg = config.data
+  b, k = int(cfg.batch_size), int(cfg.frames_per_clip)
+  if b % process_count:
+    raise ConfigError(f"data.batch_size={b} is not divisible by {process_count} processes.")
+  local = b // process_count
+  if k < 1 or local % k:
+    raise ConfigError(
+      f"data.frames_per_clip={k} must divide the per-process batch {local} "
+      f"(data.batch_size {b} / {process_count} processes)."
+    )
+  source, stats = clip_source(cfg, split)
+  if len(source) == 0:
+    raise ValueError(f"The {split} split of the data source is empty.")
+  train = split_name(split) == "train"
+  ds = grain.MapDataset.source(source)
+  ds = ds.seed(seed).shuffle().repeat() if train else ds.seed(seed)
+  stats = stats if cfg.get("normalize", True) else None
+  pick = PickPairs(k, int(config.image_size), int(config.model.window), stats, random=train)
+  ds = ds.random_map(pick)
+  ds = ds.batch(local // k, drop_remainder=True)[process_index::process_count].map(_flatten)
+  opts = grain.ReadOptions(
+    num_threads=int(cfg.get("num_threads", 2)), prefetch_buffer_size=int(cfg.get("prefetch", 4))
+  )
+  return iter(ds.to_iter_dataset(opts))
+
+
+# ------------------------------------------------------------------------------------------------
+# Model, losses, optimizer.
+
+
+def make_optimizer(config, total_steps: int):
+  """The shared optimizer; the `disc` group exists only with the adversary (`loss.adv_weight`)."""
+  cfg = config.optimizer.to_dict()
+  groups = dict(cfg.get("groups") or {})
+  if not adversarial(config):
+    groups.pop("disc", None)
+  cfg["groups"] = groups
+  return optim.make_optimizer(cfg, total_steps)
+
+
+def init(rng, batch, config):
+  """`(params, extra)`: fresh `{'query', 'fusion'}` (+ the stage-1 `disc`), frozen stage 1."""
+  gen = make_generator(config)
+  stage1 = load_stage1(config)
+  ae_params = jax.tree.map(jnp.asarray, stage1["ae"])
+  params = gen.init(rng, ae_params, batch_size=1)
+  if adversarial(config):
+    params["disc"] = jax.tree.map(jnp.asarray, stage1["disc"])
+  return params, {"stage1": ae_params}
+
+
+def _query_loss(config, gen, params, stage1_params, batch, rng):
+  disc = make_discriminator(config) if adversarial(config) else None
+  return query.query_loss(
+    gen, vq_codebook.perceptual_fn(config), config.loss, params, stage1_params,
+    {k: batch[k] for k in ("source", "target", "exp", "pose")}, rng,
+    disc=disc, disc_params=params.get("disc"),
+  )  # fmt: skip
+
+
+def compute_grads(params, extra, batch, rng, config, step=None):
+  """Grads of `query_loss` for `{'query', 'fusion'}` (+ the discriminator's hinge loss).
+
+  `extra['stage1']` is returned unchanged: stage 1 never trains.
+  """
+  gen = make_generator(config)
+  stage1_params = extra["stage1"]
+  gen_keys = ("query", "fusion")
+
+  def g_fn(p):
+    full = dict(p, **({"disc": params["disc"]} if "disc" in params else {}))
+    return _query_loss(config, gen, full, stage1_params, batch, rng)
+
+  (g_loss, aux), g_grads = jax.value_and_grad(g_fn, has_aux=True)({k: params[k] for k in gen_keys})
+  metrics = {("g_total" if k == "loss" else k): v for k, v in aux["metrics"].items()}
+  grads = dict(g_grads)
+  total = g_loss
+  if "disc" in params:
+    disc = make_discriminator(config)
+    step = jnp.zeros((), jnp.int32) if step is None else jnp.asarray(step, jnp.int32)
+    d_cfg = ml_collections.ConfigDict(
+      {"disc_factor": 1.0, "disc_start": int(config.loss.get("disc_start", 0))}
+    )
+
+    def d_fn(dp):
+      return objective.discriminator_loss(disc, d_cfg, dp, batch["target"], aux["image"], step)
+
+    (d_loss, d_metrics), d_grads = jax.value_and_grad(d_fn, has_aux=True)(params["disc"])
+    grads["disc"] = d_grads
+    metrics.update(d_metrics)
+    metrics["d_total"] = d_loss
+    total = total + d_loss
+  return grads, extra, total, metrics
+
+
+def loss(params, batch, rng, config):
+  """The generator objective `query_loss`, stage 1 read from `model.stage1_workdir`."""
+  stage1_params = jax.tree.map(jnp.asarray, load_stage1(config)["ae"])
+  total, aux = _query_loss(config, make_generator(config), params, stage1_params, batch, rng)
+  return total, {k: v for k, v in aux["metrics"].items() if k != "loss"}
+
+
+def render(params, extra, batch, config, fidelity: float | None = None):
+  """Generator outputs on a batch, argmax codes (`mode='hard'`), image clipped to [-1, 1]."""
+  gen = make_generator(config)
+  w = float(config.eval.get("fidelity", 1.0) if fidelity is None else fidelity)
+  out = gen.apply(
+    {k: params[k] for k in ("query", "fusion")}, extra["stage1"], batch["source"], batch["exp"],
+    batch["pose"], fidelity=w, mode="hard",
+  )  # fmt: skip
+  out["image"] = jnp.clip(out["image"], -1.0, 1.0)
+  return gen, out
+
+
+def eval_metrics(params, batch, rng, config, *, extra=None):
+  """Code accuracy (vs the stage-1 codes of the target), L1, PSNR, SSIM of the rendering."""
+  del rng
+  gen, out = render(params, extra, batch, config)
+  codes = query.target_indices(gen, extra["stage1"], batch["target"])
+  x, y = (batch["target"] + 1.0) / 2.0, (out["image"] + 1.0) / 2.0
+  return {
+    "code_accuracy": jnp.mean((out["indices"] == codes).astype(jnp.float32)),
+    "l1": jnp.mean(jnp.abs(out["image"] - batch["target"])),
+    "psnr": jnp.mean(dm_pix.psnr(x, y)),
+    "ssim": jnp.mean(dm_pix.ssim(x, y)),
+  }
+
+
+def comparison_grid(source, target, image, n: int = 8):
+  """Rows source | target | rendered for `n` examples: float [1, 3S, n*S, 3] in [0, 1]."""
+  rows = [jnp.concatenate(list(r[:n]), axis=1) for r in (source, target, image)]
+  return jnp.clip((jnp.concatenate(rows, axis=0)[None] + 1.0) / 2.0, 0.0, 1.0)
+
+
+def summaries(params, batch, config, *, extra=None):
+  """`{'source_target_rendered': [1, 3S, 8S, 3]}`."""
+  b = {k: batch[k][:8] for k in ("source", "target", "exp", "pose")}
+  _, out = render(params, extra, b, config)
+  return {"source_target_rendered": comparison_grid(b["source"], b["target"], out["image"])}

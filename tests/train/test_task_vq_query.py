@@ -1,0 +1,156 @@
+"""The stage-2 code-query task through the generic trainer, and its evaluation command.
+
+A module-scoped stage-1 run (`configs/vq_codebook.py:tiny`, a few steps) is the frozen codebook
+of one short `configs/vq_query.py:tiny` run shared by the tests: finite losses, stage 1 unchanged
+(frozen), the data pairs, `launch.evaluate --stage query` writing JSON, markdown and PNG, and the
+errors for a missing stage-1 run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from flowvq_jax.configlib import ConfigError
+from flowvq_jax.train import checkpoint, config_util, trainer
+from flowvq_jax.train.metrics import read_jsonl
+from flowvq_jax.train.tasks import vq_query as task
+from launch import evaluate as evaluate_cli
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STAGE1_STEPS, STEPS = 2, 4
+
+
+def _config(name: str, arg: str):
+  return config_util.load_config(os.path.join(REPO, "configs", name) + ":" + arg)
+
+
+def _cheap_run(config, wd):
+  old = jax.config.jax_default_prng_impl
+  jax.config.update("jax_default_prng_impl", "unsafe_rbg")  # cheaper to compile
+  try:
+    trainer.train(config, wd)
+  finally:
+    jax.config.update("jax_default_prng_impl", old)
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory):
+  c = _config("vq_codebook.py", "tiny")
+  c.train.steps = STAGE1_STEPS
+  c.train.eval_every = c.train.ckpt_every = c.train.log_every = STAGE1_STEPS
+  c.train.summaries_every = 0
+  c.loss.perceptual_weight = 0.0  # compiles faster; stage 2 only needs some trained stage 1
+  c.eval.num_batches = 1
+  wd = str(tmp_path_factory.mktemp("vq_stage1"))
+  _cheap_run(c, wd)
+  return wd
+
+
+def query_config(stage1_wd: str):
+  c = _config("vq_query.py", f"tiny,stage1={stage1_wd}")
+  c.train.steps = STEPS
+  c.train.log_every = 1
+  c.train.eval_every = c.train.ckpt_every = c.train.summaries_every = STEPS
+  return c
+
+
+@pytest.fixture(scope="module")
+def run(stage1, tmp_path_factory):
+  wd = str(tmp_path_factory.mktemp("vq_query"))
+  _cheap_run(query_config(stage1), wd)
+  return wd, query_config(stage1)
+
+
+def _leaves_equal(a, b):
+  la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+  return len(la) == len(lb) and all(np.array_equal(x, y) for x, y in zip(la, lb))
+
+
+def test_trains_with_finite_losses_and_frozen_stage1(stage1, run):
+  wd, _ = run
+  rows = [r for r in read_jsonl(os.path.join(wd, "metrics.jsonl")) if "train/ce" in r]
+  assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
+  for key in ("train/loss", "train/ce", "train/feat_l2", "train/l1", "train/accuracy"):
+    assert np.isfinite([r[key] for r in rows]).all(), key
+  assert all(r["train/skipped_total"] == 0 for r in rows)
+  final = json.load(open(os.path.join(wd, "final_metrics.json")))
+  for k in ("code_accuracy", "l1", "psnr", "ssim"):
+    assert np.isfinite(final["eval"][f"validation/{k}"]), k
+  s1 = checkpoint.load_arrays(os.path.join(stage1, "checkpoints"))["params"]["ae"]
+  state = checkpoint.load_arrays(os.path.join(wd, "checkpoints"), STEPS)
+  assert _leaves_equal(state["extra"]["stage1"], s1)  # frozen: bit-identical after training
+  assert set(state["params"]) == {"query", "fusion"}  # stage 1 is not an optimizer param
+  assert np.isfinite(np.concatenate([np.ravel(x) for x in jax.tree.leaves(state["params"])])).all()
+  assert os.listdir(os.path.join(wd, "tensorboard"))
+
+
+def test_data_pairs_shapes_and_sharding(run):
+  _, c = run
+  one = task.make_data(c, "train", process_index=0, process_count=1, seed=3)
+  two = [task.make_data(c, "train", process_index=i, process_count=2, seed=3) for i in range(2)]
+  b1, b2 = next(one), [next(it) for it in two]
+  k = 2 * c.model.window + 1
+  assert b1["source"].shape == b1["target"].shape == (4, 32, 32, 3)
+  assert b1["exp"].shape == (4, k, 64) and b1["pose"].shape == (4, k, 6)
+  for key in b1:
+    np.testing.assert_array_equal(b1[key], np.concatenate([b[key] for b in b2]))
+  # Eval windows: edge padding at the clip start (the first target is frame 0).
+  val = next(task.make_data(c, "validation", process_index=0, process_count=1, seed=0))
+  np.testing.assert_array_equal(val["exp"][0, : c.model.window], val["exp"][:1, c.model.window]
+                                .repeat(c.model.window, 0))  # fmt: skip
+  np.testing.assert_array_equal(val["source"][0], val["target"][0])  # source = frame 0
+
+
+def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
+  wd, c = run
+  out = str(tmp_path / "eval")
+  argv = ["--stage", "query", "--workdir", wd, "--out", out, "--batch_size", "8",
+          "--landmark_steps", "5", "--max_clips", "2"]  # fmt: skip
+  assert evaluate_cli.main(argv) == 0
+  result = json.load(open(os.path.join(out, "query_eval.json")))
+  assert result["step"] == STEPS and result["split"] == "test"
+  assert result["num_frames"] == 2 * round(c.data.memory.seconds * 25)
+  for k in ("psnr", "ssim", "code_accuracy", "m_lmd", "f_lmd", "l1"):
+    assert np.isfinite(result[k]), k
+  assert 0.0 <= result["code_accuracy"] <= 1.0 and -1.0 <= result["ssim"] <= 1.0
+  assert os.path.exists(os.path.join(out, "query_eval.md"))
+  grid = np.asarray(Image.open(os.path.join(out, "query_grid.png")))
+  assert grid.shape == (2 * 32, 3 * 32, 3)  # one row per clip: source | target | rendered
+  assert "PSNR" in capsys.readouterr().out
+
+
+def test_missing_stage1_workdir_is_a_clear_error(tmp_path):
+  c = _config("vq_query.py", "tiny")
+  with pytest.raises(ConfigError, match="model.stage1_workdir is not set"):
+    task.load_stage1(c)
+  c.model.stage1_workdir = str(tmp_path / "nope")
+  with pytest.raises(ConfigError, match="does not exist"):
+    task.load_stage1(c)
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  (empty / "config.json").write_text(json.dumps({"task": "vq_codebook", "model": {}}))
+  c.model.stage1_workdir = str(empty)
+  with pytest.raises(ConfigError, match="No checkpoints in"):
+    task.load_stage1(c)
+
+
+def test_sweep_is_the_paper_ablation():
+  import importlib.util  # noqa: PLC0415
+
+  spec = importlib.util.spec_from_file_location("vq_query_cfg", f"{REPO}/configs/vq_query.py")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  from flowvq_jax.train import hyper  # noqa: PLC0415
+
+  points = mod.get_sweep(hyper)
+  off = [[k for k, v in p.items() if not v] for p in points]
+  assert off == [[], ["model.use_warp"], ["model.use_mapping"], ["model.use_mhca"],
+                 ["model.use_codebook"]]  # fmt: skip
+  c = mod.get_config("tiny,warp=false,codebook=false")
+  assert not c.model.use_warp and not c.model.use_codebook and c.model.use_mhca
