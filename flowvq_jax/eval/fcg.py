@@ -1,0 +1,364 @@
+r"""Evaluation of the Flow-based Coefficient Generator (ExpFlow + PoseFlow).
+
+  python -m launch.evaluate --stage fcg --expflow RUN --poseflow RUN --out DIR \
+      [--data_dir DIR] [--num_clips N] [--seeds 5] [--nll_runs smm=RUN,gmm=RUN,nodrop=RUN]
+
+Reads training workdirs of configs/expflow.py and configs/poseflow.py (their `config.json` and
+latest checkpoint) and, on the held-out `--split` (default `test`: identities AND utterances
+never seen in training), samples every clip's audio with the clip's emotion and intensity for
+`--seeds` seeds, de-normalises with the dataset's statistics and reports
+
+  lip_sync_r           Pearson r between sampled jaw_open (exp dim 0) and the mouth law of the
+                       same audio (`flowvq_jax.world.mouth_from_audio`), mean over clips and seeds
+                       (target >= 0.85); `lip_sync_lag`: median best lag in frames (target 0);
+                       `lip_sync_r_min_seed`: the worst seed's mean r (lip sync holding across
+                       seeds); `lip_sync_r_ground_truth`: the same for the data itself
+  emotion_accuracy     clip accuracy of the sampled expressions under the coefficient-window
+                       emotion classifier (`flowvq_jax.eval.classifier`) trained on ground-truth
+                       windows of the train split (target >= 0.90 over 8 emotions);
+                       `emotion_accuracy_ground_truth`: the classifier on the real test clips
+  diversity_ratio      std over seeds of the non-mouth expression dims, relative to the ground
+                       truth's within-emotion std (target 0.5-1.5); `pose_diversity_ratio` the same
+                       for the 6 pose values
+  nll_nats_per_dim     held-out NLL of each run (ExpFlow, PoseFlow and every `--nll_runs` entry,
+                       e.g. the paper's SMM / GMM / no-dropout ablation)
+
+It prints the numbers and writes `DIR/fcg_eval.{json,md}` (one row: the metrics and whether each
+target is met), `DIR/fcg_nll.{json,md}` (one row per run) and `DIR/fcg_details.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+TARGETS = {
+  "lip_sync_r": (">=", 0.85),
+  "lip_sync_lag": ("==", 0),
+  "emotion_accuracy": (">=", 0.90),
+  "diversity_ratio": ("in", (0.5, 1.5)),
+}
+MOUTH_DIMS = (0, 1, 2)  # jaw_open, lip_rounding, lip_width: set by the mouth law.
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+  g = parser.add_argument_group("fcg (ExpFlow + PoseFlow)")
+  g.add_argument("--expflow", required=True, help="training workdir of configs/expflow.py")
+  g.add_argument("--poseflow", required=True, help="training workdir of configs/poseflow.py")
+  g.add_argument("--out", required=True, help="output directory (JSON, markdown)")
+  g.add_argument("--data_dir", default=None, help="TFDS data dir (overrides the runs' configs)")
+  g.add_argument("--split", default="test", help="train, validation or test (default: test)")
+  g.add_argument("--num_clips", type=int, default=0, help="clips evaluated, evenly spread (0: all)")
+  g.add_argument("--seeds", type=int, default=5, help="samples per clip (diversity needs >= 2)")
+  g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+  g.add_argument(
+    "--nll_runs", default="", help="NAME=WORKDIR,... : extra runs for the held-out NLL table"
+  )
+  g.add_argument("--classifier_steps", type=int, default=400)
+  g.add_argument("--window", type=int, default=25, help="classifier window in frames")
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading.
+
+
+def load_run(workdir: str, data_dir: str | None = None):
+  """`(config, params, step)` of a flow training workdir; clear errors when absent."""
+  import ml_collections  # noqa: PLC0415
+
+  from flowvq_jax.train import checkpoint  # noqa: PLC0415
+
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"Workdir {workdir} does not exist.")
+  cfg_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(cfg_path):
+    raise FileNotFoundError(
+      f"{workdir} has no config.json: not a training workdir of "
+      "`python -m launch.train --config configs/expflow.py ...` (or poseflow.py)."
+    )
+  with open(cfg_path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if str(config.get("task", "")).rsplit(".", 1)[-1] != "flow":
+    raise ValueError(f"{workdir} trained task {config.get('task')!r}, not flow.")
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  steps = (
+    sorted(int(p) for p in os.listdir(ckpt_dir) if p.isdigit()) if os.path.isdir(ckpt_dir) else []
+  )
+  if not steps:
+    raise FileNotFoundError(f"{workdir} has no checkpoint (train it first).")
+  params = checkpoint.load_arrays(ckpt_dir, steps[-1])["params"]
+  if data_dir:
+    with config.unlocked():
+      config.data.data_dir = data_dir
+  return config, params, steps[-1]
+
+
+def _source_with_audio(data_cfg, split: str):
+  """`(clips with exp, pose, mel, audio, emotion, intensity; CoeffStats)` of a split."""
+  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
+
+  if data_cfg.source != "tfds":
+    return task.clip_source(data_cfg, split)
+  import tensorflow_datasets as tfds  # noqa: PLC0415
+
+  from flowvq_jax.data import builders  # noqa: PLC0415
+
+  _, stats = task.clip_source(data_cfg, split)  # checks that the dataset is prepared
+  builder = builders.get_builder(data_cfg.name, os.path.expanduser(data_cfg.data_dir))
+  skip = {k: tfds.decode.SkipDecoding() for k in ("frames", "landmarks")}
+  return builder.as_data_source(decoders=skip)[task.split_name(split)], stats
+
+
+def _parse_runs(spec: str) -> dict[str, str]:
+  runs = {}
+  for item in [s.strip() for s in spec.split(",") if s.strip()]:
+    name, sep, path = item.partition("=")
+    if not sep or not name or not path:
+      raise ValueError(f"--nll_runs entries are NAME=WORKDIR, got {item!r}.")
+    runs[name] = path
+  return runs
+
+
+# ------------------------------------------------------------------------------------------------
+# Metrics.
+
+
+def heldout_nll(config, params, split: str = "test", batch_size: int = 8) -> dict[str, float]:
+  """Frame-weighted held-out NLL of a run on the central windows of `split`'s clips."""
+  import grain  # noqa: PLC0415
+  import jax  # noqa: PLC0415
+
+  from flowvq_jax.data import pipeline  # noqa: PLC0415
+  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
+
+  model = task.model_of(config)
+  source, stats = task.clip_source(config.data, split)
+  ds = pipeline.make_dataset(
+    source,
+    batch_size=batch_size,
+    window=int(config.data.window),
+    mel_context=int(model.audio_context),
+    train=False,
+    stats=stats if config.data.get("normalize", True) else None,
+    shard_options=grain.sharding.NoSharding(),
+    num_threads=1,
+  ).map(task._ToBatch(config.data.coeffs, bool(config.data.get("unlabelled", False))))
+  fn = jax.jit(lambda p, b: model.apply({"params": p}, *task._inputs(b), method="log_prob"))
+  tot, frames, prior, logdet = 0.0, 0.0, 0.0, 0.0
+  for batch in ds:
+    out = jax.device_get(fn(params, batch))
+    tot += float(np.sum(out["log_prob"]))
+    prior += float(np.sum(out["log_prior"]))
+    logdet += float(np.sum(out["log_det"]))
+    frames += float(np.sum(out["frames"]))
+  dims = max(frames, 1.0) * model.dim
+  return {
+    "nll_nats_per_dim": -tot / dims,
+    "nll_bits_per_dim": -tot / dims / np.log(2.0),
+    "log_prior_per_dim": prior / dims,
+    "log_det_per_dim": logdet / dims,
+    "frames": int(frames),
+  }
+
+
+def _pick(n: int, k: int) -> list[int]:
+  if k <= 0 or k >= n:
+    return list(range(n))
+  return sorted({int(round(i)) for i in np.linspace(0, n - 1, k)})
+
+
+def _met(name: str, value: Any) -> bool:
+  op, ref = TARGETS[name]
+  if value is None or not np.isfinite(float(value)):
+    return False
+  if op == ">=":
+    return float(value) >= ref
+  if op == "==":
+    return float(value) == ref
+  return ref[0] <= float(value) <= ref[1]
+
+
+def evaluate(
+  exp_run: tuple,
+  pose_run: tuple,
+  *,
+  split: str = "test",
+  num_clips: int = 0,
+  seeds: int = 5,
+  temperature: float = 1.0,
+  classifier_steps: int = 400,
+  window: int = 25,
+) -> dict[str, Any]:
+  """The FCG metrics (module docstring) of `(config, params)` pairs of ExpFlow and PoseFlow."""
+  from flowvq_jax.data import coeffs as coeffs_lib  # noqa: PLC0415
+  from flowvq_jax.eval import classifier as clf_lib  # noqa: PLC0415
+  from flowvq_jax.eval import metrics  # noqa: PLC0415
+  from flowvq_jax.flow.sampler import FlowSampler  # noqa: PLC0415
+  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
+  from flowvq_jax.world import mouth_from_audio  # noqa: PLC0415
+
+  if seeds < 2:
+    raise ValueError(f"--seeds must be >= 2 to measure diversity, got {seeds}.")
+  (exp_cfg, exp_params), (pose_cfg, pose_params) = exp_run, pose_run
+  if exp_cfg.data.coeffs != "exp" or pose_cfg.data.coeffs != "pose":
+    raise ValueError(
+      f"--expflow must be an ExpFlow run and --poseflow a PoseFlow run; got data.coeffs "
+      f"{exp_cfg.data.coeffs!r} and {pose_cfg.data.coeffs!r}."
+    )
+  source, stats = _source_with_audio(exp_cfg.data, split)
+  train_src, _ = task.clip_source(exp_cfg.data, "train")
+  idx = _pick(len(source), num_clips)
+  clips = [source[i] for i in idx]
+  labels = [int(c["emotion"]) for c in clips]
+  samplers = {
+    "exp": FlowSampler(task.model_of(exp_cfg), chunk_size=64),
+    "pose": FlowSampler(task.model_of(pose_cfg), chunk_size=64),
+  }
+  ident = coeffs_lib.CoeffStats.identity()
+  seed_list = list(range(seeds))
+  lips = np.zeros((len(clips), seeds))
+  lags = np.zeros((len(clips), seeds), np.int64)
+  gt_lips, exp_samples, pose_samples = [], [], []
+  for c in clips:
+    mel = np.asarray(c["mel"], np.float32)
+    emo, inten = int(c["emotion"]), float(c["intensity"])
+    e = samplers["exp"](
+      exp_params, mel_frames=mel, emotion=emo, intensity=inten, temperature=temperature,
+      seed=seed_list,
+    )  # fmt: skip
+    p = samplers["pose"](
+      pose_params, mel_frames=mel, emotion=emo, intensity=inten, temperature=temperature,
+      seed=[s + 1000 for s in seed_list],
+    )  # fmt: skip
+    e, _ = coeffs_lib.denormalize(e, ident.pose_mean, stats)
+    _, p = coeffs_lib.denormalize(ident.exp_mean, p, stats)
+    exp_samples.append(np.asarray(e))
+    pose_samples.append(np.asarray(p))
+    law = np.asarray(mouth_from_audio(np.asarray(c["audio"], np.float32), 16_000))[:, 0]
+    t = min(law.shape[0], e.shape[1])
+    max_lag = min(10, t - 3)
+    gt_lips.append(metrics.lip_sync(np.asarray(c["exp"])[:t, 0], law[:t], max_lag)["pearson_r"])
+  for i, c in enumerate(clips):
+    law = np.asarray(mouth_from_audio(np.asarray(c["audio"], np.float32), 16_000))[:, 0]
+    t = min(law.shape[0], exp_samples[i].shape[1])
+    for s in range(seeds):
+      ls = metrics.lip_sync(exp_samples[i][s, :t, 0], law[:t], min(10, t - 3))
+      lips[i, s], lags[i, s] = ls["pearson_r"], ls["best_lag"]
+
+  # Emotion accuracy: classifier trained on ground-truth train windows.
+  tr_windows, tr_labels = [], []
+  for k in range(len(train_src)):
+    ex = train_src[k]
+    w = clf_lib.make_windows(np.asarray(ex["exp"], np.float32), window)
+    tr_windows.append(w)
+    tr_labels.append(np.full(len(w), int(ex["emotion"]), np.int32))
+  clf = clf_lib.train_emotion_classifier(
+    np.concatenate(tr_windows), np.concatenate(tr_labels), steps=classifier_steps, seed=0
+  )
+  acc_seed = [clf_lib.clip_accuracy(clf, [x[s] for x in exp_samples], labels) for s in range(seeds)]
+  acc_gt = clf_lib.clip_accuracy(clf, [np.asarray(c["exp"], np.float32) for c in clips], labels)
+
+  # Diversity across seeds relative to the ground truth's within-emotion std (split clips).
+  ref_exp = metrics.within_emotion_std([np.asarray(c["exp"]) for c in clips], labels)
+  ref_pose = metrics.within_emotion_std([np.asarray(c["pose"]) for c in clips], labels)
+  dims = [d for d in range(ref_exp.shape[0]) if d not in MOUTH_DIMS and ref_exp[d] > 1e-6]
+  pdims = [d for d in range(ref_pose.shape[0]) if ref_pose[d] > 1e-6]
+  div = [metrics.diversity(x, ref_exp, dims)["ratio"] for x in exp_samples]
+  pdiv = [metrics.diversity(x, ref_pose, pdims)["ratio"] for x in pose_samples]
+  sem = [d for d in dims if d < 16]
+  sem_div = [metrics.diversity(x, ref_exp, sem)["ratio"] for x in exp_samples] if sem else [np.nan]
+
+  result = {
+    "lip_sync_r": float(np.mean(lips)),
+    "lip_sync_lag": int(np.median(lags)),
+    "lip_sync_r_min_seed": float(np.min(lips.mean(0))),
+    "lip_sync_r_ground_truth": float(np.mean(gt_lips)),
+    "emotion_accuracy": float(np.mean(acc_seed)),
+    "emotion_accuracy_ground_truth": acc_gt,
+    "diversity_ratio": float(np.mean(div)),
+    "diversity_ratio_semantic": float(np.mean(sem_div)),
+    "pose_diversity_ratio": float(np.mean(pdiv)),
+  }
+  details = {
+    "split": split,
+    "clips": len(clips),
+    "seeds": seeds,
+    "temperature": temperature,
+    "lip_sync_r_per_seed": lips.mean(0).tolist(),
+    "lip_sync_lag_counts": {int(k): int(v) for k, v in zip(*np.unique(lags, return_counts=True))},
+    "emotion_accuracy_per_seed": acc_seed,
+    "classifier_train_windows": int(sum(len(w) for w in tr_windows)),
+    "diversity_dims": dims,
+  }
+  return {"metrics": result, "details": details}
+
+
+def run(args: argparse.Namespace) -> int:
+  from flowvq_jax.eval import report  # noqa: PLC0415
+
+  t0 = time.perf_counter()
+  nll_runs = {"expflow": args.expflow, "poseflow": args.poseflow, **_parse_runs(args.nll_runs)}
+  for name, path in nll_runs.items():  # fail fast, before any work
+    if not os.path.isdir(path):
+      flag = f"--{name}" if name in ("expflow", "poseflow") else f"--nll_runs {name}"
+      raise FileNotFoundError(f"Workdir {path} ({flag}) does not exist.")
+  exp_cfg, exp_params, exp_step = load_run(args.expflow, args.data_dir)
+  pose_cfg, pose_params, pose_step = load_run(args.poseflow, args.data_dir)
+  out = evaluate(
+    (exp_cfg, exp_params),
+    (pose_cfg, pose_params),
+    split=args.split,
+    num_clips=args.num_clips,
+    seeds=args.seeds,
+    temperature=args.temperature,
+    classifier_steps=args.classifier_steps,
+    window=args.window,
+  )
+  m = out["metrics"]
+  nll = {}
+  for name, path in nll_runs.items():
+    cfg, params, step = load_run(path, args.data_dir)
+    r = heldout_nll(cfg, params, args.split)
+    nll[name] = {
+      "coeffs": cfg.data.coeffs,
+      "prior": cfg.model.prior,
+      "history_dropout": float(cfg.model.history_dropout),
+      "step": step,
+      **r,
+    }
+  m["nll_nats_per_dim_exp"] = nll["expflow"]["nll_nats_per_dim"]
+  m["nll_nats_per_dim_pose"] = nll["poseflow"]["nll_nats_per_dim"]
+  m["targets_met"] = ", ".join(k for k in TARGETS if _met(k, m[k])) or "none"
+  m["targets_missed"] = ", ".join(k for k in TARGETS if not _met(k, m[k])) or "none"
+  os.makedirs(args.out, exist_ok=True)
+  report.write_report({"ExpFlow + PoseFlow": m}, os.path.join(args.out, "fcg_eval"), "FCG")
+  report.write_report(nll, os.path.join(args.out, "fcg_nll"), "FCG held-out NLL")
+  details = {
+    **out["details"],
+    "expflow": {"workdir": os.path.abspath(args.expflow), "step": exp_step},
+    "poseflow": {"workdir": os.path.abspath(args.poseflow), "step": pose_step},
+    "targets": {k: list(v) if isinstance(v, tuple) else v for k, v in TARGETS.items()},
+    "seconds": round(time.perf_counter() - t0, 1),
+  }
+  with open(os.path.join(args.out, "fcg_details.json"), "w") as f:
+    json.dump(report.to_jsonable(details), f, indent=2)
+  print(
+    f"FCG eval on {out['details']['split']} ({out['details']['clips']} clips x {args.seeds} "
+    f"seeds; ExpFlow step {exp_step}, PoseFlow step {pose_step}):\n"
+    f"  lip sync r {m['lip_sync_r']:.3f} (worst seed {m['lip_sync_r_min_seed']:.3f}; data "
+    f"{m['lip_sync_r_ground_truth']:.3f}), best lag {m['lip_sync_lag']} frames\n"
+    f"  emotion accuracy {m['emotion_accuracy']:.3f} (classifier on the real clips: "
+    f"{m['emotion_accuracy_ground_truth']:.3f})\n"
+    f"  diversity ratio {m['diversity_ratio']:.3f} (semantic dims "
+    f"{m['diversity_ratio_semantic']:.3f}), pose {m['pose_diversity_ratio']:.3f}\n"
+    f"  targets met: {m['targets_met']}; missed: {m['targets_missed']}\n"
+    + report.to_markdown(nll, row_label="run")
+    + f"  wrote {args.out}/fcg_eval.json/.md, fcg_nll.json/.md, fcg_details.json "
+    f"({details['seconds']} s)"
+  )
+  return 0

@@ -1,0 +1,86 @@
+"""FCG evaluation command on tiny ExpFlow / PoseFlow workdirs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import jax
+import pytest
+
+from flowvq_jax.eval import fcg, report
+from flowvq_jax.train import trainer
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+from configs import expflow, poseflow  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fast_compiles():
+  old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", old)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp("fcg_runs")
+  out = {}
+  for name, module in (("exp", expflow), ("pose", poseflow)):
+    config = module.get_config("tiny")
+    config.train.steps = 3
+    config.train.log_every = config.train.eval_every = config.train.ckpt_every = 3
+    trainer.train(config, str(root / name))
+    out[name] = str(root / name)
+  return out
+
+
+def _args(**kw):
+  parser = argparse.ArgumentParser()
+  fcg.add_flags(parser)
+  argv = []
+  for k, v in kw.items():
+    argv += [f"--{k}", str(v)]
+  return parser.parse_args(argv)
+
+
+def test_run_writes_every_metric(runs, tmp_path, capsys):
+  out = tmp_path / "eval"
+  args = _args(expflow=runs["exp"], poseflow=runs["pose"], out=out, num_clips=2, seeds=2,
+               classifier_steps=10, nll_runs=f"again={runs['exp']}")  # fmt: skip
+  assert fcg.run(args) == 0
+  res = report.load_json(str(out / "fcg_eval.json"))["ExpFlow + PoseFlow"]
+  for key in (*fcg.TARGETS, "lip_sync_r_min_seed", "lip_sync_r_ground_truth",
+              "emotion_accuracy_ground_truth", "pose_diversity_ratio", "nll_nats_per_dim_exp",
+              "nll_nats_per_dim_pose", "targets_met", "targets_missed"):  # fmt: skip
+    assert key in res, key
+  assert -1.0 <= res["lip_sync_r"] <= 1.0 and 0.0 <= res["emotion_accuracy"] <= 1.0
+  assert res["lip_sync_r_ground_truth"] > 0.9  # the data follows the mouth law
+  nll = report.load_json(str(out / "fcg_nll.json"))
+  assert set(nll) == {"expflow", "poseflow", "again"}
+  assert nll["again"]["nll_nats_per_dim"] == pytest.approx(nll["expflow"]["nll_nats_per_dim"])
+  assert (out / "fcg_eval.md").read_text().startswith("# FCG")
+  details = json.loads((out / "fcg_details.json").read_text())
+  assert details["clips"] == 2 and details["seeds"] == 2
+  assert "lip sync r" in capsys.readouterr().out
+
+
+def test_missing_workdir_is_a_clear_error(runs, tmp_path):
+  from launch import evaluate
+
+  missing = tmp_path / "nope"
+  with pytest.raises(FileNotFoundError, match=r"nope \(--expflow\) does not exist"):
+    fcg.run(_args(expflow=missing, poseflow=runs["pose"], out=tmp_path / "o"))
+  with pytest.raises(FileNotFoundError, match="no config.json"):
+    fcg.run(_args(expflow=tmp_path, poseflow=runs["pose"], out=tmp_path / "o"))
+  argv = ["--stage", "fcg", "--expflow", runs["exp"], "--poseflow", str(missing), "--out",
+          str(tmp_path / "o")]  # fmt: skip
+  assert evaluate.main(argv) == 2
+
+
+def test_swapped_runs_are_rejected(runs, tmp_path):
+  with pytest.raises(ValueError, match="must be an ExpFlow run"):
+    fcg.run(_args(expflow=runs["pose"], poseflow=runs["exp"], out=tmp_path / "o"))
