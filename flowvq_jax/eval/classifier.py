@@ -22,13 +22,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import flax.linen as nn
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from flowvq_jax.constants import NUM_EMOTIONS, emotion_index
+from flowvq_jax.eval import pytree_io
 
 DEFAULT_WINDOW = 25  # frames (1 s at 25 fps).
 
@@ -211,18 +211,12 @@ def clip_accuracy(classifier: dict, clips: Sequence[np.ndarray], labels: Sequenc
 
 def save_classifier(classifier: dict, path: str) -> None:
   """Writes the classifier pytree as msgpack (flax.serialization)."""
-  data = flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, classifier))
-  with open(path, "wb") as f:
-    f.write(data)
+  pytree_io.save_pytree(classifier, path)
 
 
 def load_classifier(path: str) -> dict:
   """Reads a classifier written by `save_classifier`."""
-  with open(path, "rb") as f:
-    clf = flax.serialization.msgpack_restore(f.read())
-  if set(clf) != {"params", "norm", "config"}:
-    raise ValueError(f"{path!r} is not an emotion classifier file (keys {sorted(clf)}).")
-  return clf
+  return pytree_io.load_pytree(path, ("params", "norm", "config"), "an emotion classifier")
 
 
 __all__ = [

@@ -23,13 +23,13 @@ from typing import Any
 
 import cv2
 import flax.linen as nn
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from flowvq_jax.constants import NUM_EMOTIONS, NUM_LANDMARKS
+from flowvq_jax.eval import pytree_io
 
 
 class LandmarkCNN(nn.Module):
@@ -197,15 +197,9 @@ def mean_shape_landmarks(regressor: dict, num: int, side: int) -> np.ndarray:
 
 def save_regressor(regressor: dict, path: str) -> None:
   """Writes the regressor pytree as msgpack (flax.serialization)."""
-  data = flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, regressor))
-  with open(path, "wb") as f:
-    f.write(data)
+  pytree_io.save_pytree(regressor, path)
 
 
 def load_regressor(path: str) -> dict:
   """Reads a regressor written by `save_regressor`."""
-  with open(path, "rb") as f:
-    reg = flax.serialization.msgpack_restore(f.read())
-  if set(reg) != {"params", "mean_shape", "config"}:
-    raise ValueError(f"{path!r} is not a landmark regressor file (keys {sorted(reg)}).")
-  return reg
+  return pytree_io.load_pytree(path, ("params", "mean_shape", "config"), "a landmark regressor")
