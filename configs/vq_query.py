@@ -79,6 +79,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model = base.model
   c.model.stage1_workdir = arg.stage1
   c.model.stage1_step = -1  # -1: the latest checkpoint of the stage-1 run
+  c.model.enc_ch_mult = ()  # (): one source-encoder level per level of the stage-1 run
   for name, field in SWITCHES.items():
     c.model[field] = bool(arg[name])
   c.model.dtype = "bfloat16" if arg.bf16 else "float32"

@@ -113,7 +113,7 @@ def train_regressor(config, steps: int, num_frames: int, seed: int = 0) -> dict:
     clip = source[int(c)]
     f = np.asarray(clip["frames"])
     idx = np.sort(rng.choice(f.shape[0], min(per_clip, f.shape[0]), replace=False))
-    frames.append(task._resize(f[idx].astype(np.uint8), size))
+    frames.append(task.resize_frames(f[idx].astype(np.uint8), size))
     lms.append(np.asarray(clip["landmarks"], np.float32)[idx] * (size / f.shape[2]))
     if sum(x.shape[0] for x in frames) >= num_frames:
       break
@@ -161,7 +161,7 @@ def evaluate(
     clip = source[c]
     frames = np.asarray(clip["frames"])
     scale = size / frames.shape[2]
-    frames = task._resize(frames.astype(np.uint8), size)
+    frames = task.resize_frames(frames.astype(np.uint8), size)
     exp_w, pose_w = task.clip_windows(clip, stats, k)
     idx = np.arange(0, frames.shape[0], frame_stride)
     src = frames[:1].astype(np.float32) / 127.5 - 1.0
@@ -170,18 +170,20 @@ def evaluate(
       sel = idx[i : i + batch_size]
       n = sel.size
       pad = lambda x, m=batch_size - n: np.concatenate([x, np.repeat(x[-1:], m, axis=0)])
-      target = frames[sel].astype(np.float32) / 127.5 - 1.0
+      target = pad(frames[sel].astype(np.float32) / 127.5 - 1.0)
       image, acc = jax.device_get(
         render_fn(
           jnp.asarray(src), jnp.asarray(pad(exp_w[sel])), jnp.asarray(pad(pose_w[sel])),
-          jnp.asarray(pad(target)),
+          jnp.asarray(target),
         )
       )  # fmt: skip
-      image, acc = np.asarray(image[:n]), np.asarray(acc[:n])
-      per["psnr"].append(metrics.psnr(target, image))
-      per["ssim"].append(metrics.ssim(target, image))
-      per["l1"].append(np.mean(np.abs(image - target), axis=(1, 2, 3)))
-      per["code_accuracy"].append(acc)
+      image = np.asarray(image)
+      # Metrics on the full (padded) batch, so every batch has one shape; padding dropped after.
+      per["psnr"].append(metrics.psnr(target, image)[:n])
+      per["ssim"].append(metrics.ssim(target, image)[:n])
+      per["l1"].append(np.mean(np.abs(image - target), axis=(1, 2, 3))[:n])
+      per["code_accuracy"].append(np.asarray(acc)[:n])
+      image = image[:n]
       clip_gen.append(_to_uint8(image))
     clip_gen = np.concatenate(clip_gen)
     jaw = np.asarray(clip["exp"], np.float32)[idx, task.JAW_OPEN]

@@ -232,7 +232,8 @@ def clip_source(data_cfg, split: str):
   raise ConfigError(f"data.source={data_cfg.source!r}; choose 'tfds' or 'memory'.")
 
 
-def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [N, H, W, 3] -> [N, size, size, 3] (area averaging; a no-op at the same size)."""
   if frames.shape[1:3] == (size, size):
     return frames
   return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
@@ -266,7 +267,7 @@ class PickPairs(grain.transforms.RandomMap):
       src = np.zeros((self.n,), np.int64)
     exp_w, pose_w = clip_windows(clip, self.stats, self.window)
     scale = self.size / frames.shape[2]
-    to_float = lambda idx: _resize(frames[idx].astype(np.uint8), self.size).astype(np.float32)
+    to_float = lambda idx: resize_frames(frames[idx].astype(np.uint8), self.size).astype(np.float32)
     return {
       "source": to_float(src) / 127.5 - 1.0,
       "target": to_float(tgt) / 127.5 - 1.0,
