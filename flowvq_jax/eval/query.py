@@ -5,10 +5,10 @@ r"""Evaluation of the stage-2 code-query renderer on held-out identities.
 Reads a `vq_query` training workdir (its `config.json` and latest checkpoint: the stage-2 params
 and the frozen stage-1 params saved with them; the stage-1 model config comes from the stage-1
 run's `config.json`, `--stage1_workdir` if it moved). For every clip of `--split` (default `test`:
-identities never seen in training) the clip's FIRST frame is the source image and every frame
-(or every `--frame_stride`-th) is rendered from the clip's own ground-truth coefficients
-(windows edge-padded at the clip ends, normalised like the training data, argmax codes,
-`--fidelity`). Against the real frames:
+identities never seen in training) the clip's FIRST frame is the source image and every other
+frame (every `--frame_stride`-th from frame 1) is rendered from the clip's own ground-truth
+coefficients (windows edge-padded at the clip ends, normalised like the training data, argmax
+codes, `--fidelity`). Against the real frames:
 
   psnr, ssim, l1      per frame, averaged (`flowvq_jax.eval.metrics`, images in [0, 1]; L1 in
                       [-1, 1] units)
@@ -24,6 +24,10 @@ identities never seen in training) the clip's FIRST frame is the source image an
                       `--landmark_frames`) or loaded from `--landmarks PATH`.
   m_lmd_real, f_lmd_real  the same regressor on the real frames: its own error, the floor the
                       generated frames are measured against.
+  psnr_copy_source, ssim_copy_source  the source frame itself as the prediction (a model that
+                      ignores the coefficients scores this)
+  psnr_stage1_recon, ssim_stage1_recon  the stage-1 decoding of the real frame's own codes (what
+                      perfect code accuracy renders without fusion)
   mouth_sharpness     variance of the Laplacian of the mouth box (ground-truth landmarks 48-67) on
                       frames with jaw_open > `--jaw_threshold`: rendered, ground truth
                       (`mouth_sharpness_gt`) and their ratio.
@@ -152,9 +156,15 @@ def evaluate(
   def render_fn(source_img, exp, pose, target):
     out = gen.apply(params, stage1_params, source_img, exp, pose, fidelity=fidelity, mode="hard")
     codes = query.target_indices(gen, stage1_params, target)
-    return jnp.clip(out["image"], -1.0, 1.0), jnp.mean(out["indices"] == codes, axis=(1, 2))
+    recon = gen.stage1.apply(
+      {"params": stage1_params}, codes, method=type(gen.stage1).decode_from_indices
+    ).astype(jnp.float32)
+    acc = jnp.mean(out["indices"] == codes, axis=(1, 2))
+    return jnp.clip(out["image"], -1.0, 1.0), acc, jnp.clip(recon, -1.0, 1.0)
 
-  per = {"psnr": [], "ssim": [], "l1": [], "code_accuracy": []}
+  names = ("psnr", "ssim", "l1", "code_accuracy", "psnr_copy_source", "ssim_copy_source",
+           "psnr_stage1_recon", "ssim_stage1_recon")  # fmt: skip
+  per = {name: [] for name in names}
   gen_u8, real_u8, gt_lms, jaws, rows = [], [], [], [], []
   n_clips = len(source) if not max_clips else min(max_clips, len(source))
   for c in range(n_clips):
@@ -163,7 +173,8 @@ def evaluate(
     scale = size / frames.shape[2]
     frames = task.resize_frames(frames.astype(np.uint8), size)
     exp_w, pose_w = task.clip_windows(clip, stats, k)
-    idx = np.arange(0, frames.shape[0], frame_stride)
+    # Every frame but the source (frame 0), which would be a trivially perfect copy.
+    idx = np.arange(1, frames.shape[0], frame_stride) if frames.shape[0] > 1 else np.zeros(1, int)
     src = frames[:1].astype(np.float32) / 127.5 - 1.0
     clip_gen = []
     for i in range(0, idx.size, batch_size):
@@ -171,7 +182,7 @@ def evaluate(
       n = sel.size
       pad = lambda x, m=batch_size - n: np.concatenate([x, np.repeat(x[-1:], m, axis=0)])
       target = pad(frames[sel].astype(np.float32) / 127.5 - 1.0)
-      image, acc = jax.device_get(
+      image, acc, recon = jax.device_get(
         render_fn(
           jnp.asarray(src), jnp.asarray(pad(exp_w[sel])), jnp.asarray(pad(pose_w[sel])),
           jnp.asarray(target),
@@ -183,6 +194,11 @@ def evaluate(
       per["ssim"].append(metrics.ssim(target, image)[:n])
       per["l1"].append(np.mean(np.abs(image - target), axis=(1, 2, 3))[:n])
       per["code_accuracy"].append(np.asarray(acc)[:n])
+      source_b = np.broadcast_to(src, target.shape)
+      per["psnr_copy_source"].append(metrics.psnr(target, source_b)[:n])
+      per["ssim_copy_source"].append(metrics.ssim(target, source_b)[:n])
+      per["psnr_stage1_recon"].append(metrics.psnr(target, np.asarray(recon))[:n])
+      per["ssim_stage1_recon"].append(metrics.ssim(target, np.asarray(recon))[:n])
       image = image[:n]
       clip_gen.append(_to_uint8(image))
     clip_gen = np.concatenate(clip_gen)
@@ -275,6 +291,9 @@ def run(args: argparse.Namespace) -> int:
     f"{result['num_frames']} frames at {result['image_size']} px, fidelity {fidelity}\n"
     f"  PSNR {result['psnr']:.2f} dB  SSIM {result['ssim']:.4f}  L1 {result['l1']:.4f}  "
     f"code accuracy {result['code_accuracy']:.3f}\n"
+    f"  references: source copied PSNR {result['psnr_copy_source']:.2f} SSIM "
+    f"{result['ssim_copy_source']:.4f}; stage-1 reconstruction PSNR "
+    f"{result['psnr_stage1_recon']:.2f} SSIM {result['ssim_stage1_recon']:.4f}\n"
     f"  M-LMD {result['m_lmd']:.3f}  F-LMD {result['f_lmd']:.3f}  (regressor on real frames: "
     f"{result['m_lmd_real']:.3f} / {result['f_lmd_real']:.3f}; {reg_info})\n"
     f"  mouth sharpness ratio (rendered / real): {report.format_value(ms)}\n"

@@ -115,8 +115,9 @@ def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
   assert evaluate_cli.main(argv) == 0
   result = json.load(open(os.path.join(out, "query_eval.json")))
   assert result["step"] == STEPS and result["split"] == "test"
-  assert result["num_frames"] == 2 * round(c.data.memory.seconds * 25)
-  for k in ("psnr", "ssim", "code_accuracy", "m_lmd", "f_lmd", "l1"):
+  assert result["num_frames"] == 2 * (round(c.data.memory.seconds * 25) - 1)  # all but source
+  for k in ("psnr", "ssim", "code_accuracy", "m_lmd", "f_lmd", "l1", "psnr_copy_source",
+            "psnr_stage1_recon", "m_lmd_real"):  # fmt: skip
     assert np.isfinite(result[k]), k
   assert 0.0 <= result["code_accuracy"] <= 1.0 and -1.0 <= result["ssim"] <= 1.0
   assert os.path.exists(os.path.join(out, "query_eval.md"))
