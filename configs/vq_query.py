@@ -30,7 +30,9 @@ Launch:
   python -m launch.sweep --config configs/vq_query.py:synthetic,memory=true,stage1=runs/vq1 \
       --workdir_root runs/vq2_ablation
 
-Measured: only `tiny` runs on a shared 2-core CPU (docs/vq_query_results.md). The `synthetic`,
+Measured: only `tiny` runs on a shared 2-core CPU (docs/vq_query_results.md): with 24 training
+identities, 400 stage-1 and 600 stage-2 steps, held-out code accuracy 0.59 and PSNR 15.9 dB /
+SSIM 0.63 (the tiny stage-1 decoder's own reconstruction: 16.4 dB / 0.64). The `synthetic`,
 `mead` and `hdtf` results are NOT yet measured; no target numbers are claimed for them (the paper
 reports SSIM 0.689, M-LMD 1.94, F-LMD 2.06 on MEAD).
 """
