@@ -8,7 +8,10 @@ Launch:
 
   python -m launch.train --config configs/poseflow.py:synthetic --workdir runs/poseflow
 
-Measured: see MEASURED below (filled in from the runs in docs/fcg.md).
+MEASURED (2 shared CPU cores, noisy; docs/fcg.md): `synthetic`, 800 steps in 12 min 44 s (next
+to an ExpFlow run): train NLL -0.82 nats/dim, held-out NLL 2.53 nats/dim on the test split (0.88 on
+validation at step 250, then rising: it overfits the 192 clips); pose diversity across 5 seeds
+1.009 of the data's within-emotion std. Sampling 10 s of pose: 0.027 s after a 6.5 s compile.
 """
 
 from __future__ import annotations

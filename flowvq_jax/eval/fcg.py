@@ -159,7 +159,7 @@ def heldout_nll(config, params, split: str = "test", batch_size: int = 8) -> dic
   dims = max(frames, 1.0) * model.dim
   return {
     "nll_nats_per_dim": -tot / dims,
-    "nll_bits_per_dim": -tot / dims / np.log(2.0),
+    "nll_bits_per_dim": float(-tot / dims / np.log(2.0)),
     "log_prior_per_dim": prior / dims,
     "log_det_per_dim": logdet / dims,
     "frames": int(frames),

@@ -87,6 +87,7 @@ def test_config_arguments():
   assert expflow.get_config("tiny,prior=gmm").model.prior == "gmm"
   assert expflow.get_config("synthetic,dropout=0").model.history_dropout == 0.0
   assert poseflow.get_config("synthetic").model.prior == "gaussian"
+  assert expflow.get_config("synthetic,emotion_context=true").model.emotion_in_context
   assert expflow.get_config("hdtf").data.unlabelled
   m = expflow.get_config("moglow_size").model
   assert (m.num_steps, m.lstm_layers, m.lstm_width, m.history) == (16, 2, 512, 5)

@@ -263,14 +263,22 @@ PRIORS = ("smm", "gmm", "gaussian")
 def base_config(kind: str, arg: str | None):
   """The full training config of ExpFlow (`kind='exp'`) or PoseFlow (`kind='pose'`).
 
-  `arg` is `variant[,prior=smm|gmm|gaussian][,dropout=RATE]` (see configs/expflow.py).
+  `arg` is `variant[,prior=smm|gmm|gaussian][,dropout=RATE][,emotion_context=true]` (see
+  configs/expflow.py).
   """
   import ml_collections  # noqa: PLC0415
 
   from flowvq_jax.configlib import parse_arg  # noqa: PLC0415
   from flowvq_jax.flow.model import default_config  # noqa: PLC0415
 
-  arg = parse_arg(arg, variants=VARIANTS[kind], default_variant="synthetic", prior="", dropout=-1.0)
+  arg = parse_arg(
+    arg,
+    variants=VARIANTS[kind],
+    default_variant="synthetic",
+    prior="",
+    dropout=-1.0,
+    emotion_context=False,
+  )
   v = arg.variant
   if arg.prior and arg.prior not in PRIORS:
     raise ConfigError(f"Unknown prior {arg.prior!r}; choose one of: {', '.join(PRIORS)}.")
@@ -293,6 +301,8 @@ def base_config(kind: str, arg: str | None):
     c.model.prior = arg.prior
   if arg.dropout != -1.0:
     c.model.history_dropout = float(arg.dropout)
+  if arg.emotion_context:
+    c.model.emotion_in_context = True  # Emotion embedding in the conditioner's context too.
 
   c.data = ml_collections.ConfigDict()
   c.data.coeffs = kind
