@@ -37,8 +37,9 @@ lip sync r 0.977 (target >= 0.85, met), best lag 0 (met), diversity ratio 1.105 
 met), emotion accuracy 0.163 (target 0.90, MISSED). `synthetic,emotion_context=true` with
 `--config.train.steps=1000` (14 min 21 s): lip sync r 0.970, lag 0, diversity 1.019, emotion
 accuracy 0.600 (still missed), test NLL 4.95; at `--temperature 0.5`: lip sync 0.980, lag 0,
-diversity 0.878, emotion accuracy 0.844 (best measured, still short of 0.90). Ablation (early checkpoints of 500-step schedules,
-steps 268-278): test NLL SMM 2.24, GMM 4.72, SMM without data dropout 1.93 nats/dim.
+diversity 0.878, emotion accuracy 0.844 (best measured, still short of 0.90). Ablation (early
+checkpoints of 500-step schedules, steps 268-278): test NLL SMM 2.24, GMM 4.72, SMM without data
+dropout 1.93 nats/dim.
 `moglow_size` (benchmark): 14.7 M params, 5.07 s per training step (16 x 100), sampling 10 s in
 0.68 s (1 sequence) / 2.18 s (8) on the CPU. `tiny`: 60 steps in about a minute; training NLL
 1.14 -> 0.41 nats/dim.
