@@ -13,41 +13,20 @@ import os
 import jax
 import numpy as np
 import pytest
+from conftest import VQ_DISC_START as DISC_START
+from conftest import VQ_STEPS as STEPS
 from PIL import Image
 
-from flowvq_jax.train import checkpoint, config_util, trainer
+from flowvq_jax.train import checkpoint
 from flowvq_jax.train.metrics import read_jsonl
 from flowvq_jax.train.tasks import vq_codebook as task
 from launch import evaluate as evaluate_cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STEPS, DISC_START = 30, 20
-
-
-def tiny_config():
-  c = config_util.load_config(os.path.join(REPO, "configs", "vq_codebook.py") + ":tiny")
-  c.train.steps = STEPS
-  c.loss.disc_start = DISC_START
-  c.train.log_every = 5
-  c.train.eval_every = STEPS
-  c.train.ckpt_every = 10
-  c.train.keep = 5
-  c.train.summaries_every = STEPS
-  c.eval.num_batches = 1
-  return c
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-  """A finished tiny run: (workdir, config). Cheaper-to-compile rng keys while it runs."""
-  wd = str(tmp_path_factory.mktemp("vq_codebook"))
-  old = jax.config.jax_default_prng_impl
-  jax.config.update("jax_default_prng_impl", "unsafe_rbg")
-  try:
-    trainer.train(tiny_config(), wd)
-  finally:
-    jax.config.update("jax_default_prng_impl", old)
-  return wd, tiny_config()
+def run(vq_codebook_run):
+  """The session's finished tiny stage-1 run (tests/train/conftest.py): (workdir, config)."""
+  return vq_codebook_run
 
 
 def _params(wd, step):

@@ -23,7 +23,7 @@ from flowvq_jax.train.tasks import vq_query as task
 from launch import evaluate as evaluate_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STAGE1_STEPS, STEPS = 2, 4
+STEPS = 4
 
 
 def _config(name: str, arg: str):
@@ -40,16 +40,9 @@ def _cheap_run(config, wd):
 
 
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory):
-  c = _config("vq_codebook.py", "tiny")
-  c.train.steps = STAGE1_STEPS
-  c.train.eval_every = c.train.ckpt_every = c.train.log_every = STAGE1_STEPS
-  c.train.summaries_every = 0
-  c.loss.perceptual_weight = 0.0  # compiles faster; stage 2 only needs some trained stage 1
-  c.eval.num_batches = 1
-  wd = str(tmp_path_factory.mktemp("vq_stage1"))
-  _cheap_run(c, wd)
-  return wd
+def stage1(vq_codebook_run):
+  """The session's tiny stage-1 run (tests/train/conftest.py), shared with the stage-1 tests."""
+  return vq_codebook_run[0]
 
 
 def query_config(stage1_wd: str):
