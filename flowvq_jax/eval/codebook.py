@@ -58,28 +58,15 @@ def load_run(workdir: str, step: int | None = None, use_ema: bool = False):
   """`(config, params, extra, step)` of a vq_codebook workdir; clear errors when absent."""
   from flowvq_jax.train import checkpoint  # noqa: PLC0415
 
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"Workdir {workdir} does not exist.")
-  cfg_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(cfg_path):
-    raise FileNotFoundError(
-      f"{workdir} has no config.json: not a training workdir of "
-      "`python -m launch.train --config configs/vq_codebook.py ...`."
-    )
-  with open(cfg_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if not str(config.get("task", "")).endswith("vq_codebook"):
-    raise ValueError(f"{workdir} trained task {config.get('task')!r}, not vq_codebook.")
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  arrays = checkpoint.load_arrays(ckpt_dir, step)  # FileNotFoundError when there is none
-  if step is None:
-    step = max(int(p) for p in os.listdir(ckpt_dir) if p.isdigit())
+  config, arrays, step = checkpoint.load_run(
+    workdir, "vq_codebook", "python -m launch.train --config configs/vq_codebook.py ...", step
+  )
   params = arrays["params"]
   if use_ema:
     if not arrays.get("ema_params"):
       raise ValueError(f"The checkpoint of {workdir} has no EMA params (train.ema_decay was 0).")
     params = arrays["ema_params"]
-  return config, params, arrays.get("extra") or {}, int(step)
+  return config, params, arrays.get("extra") or {}, step
 
 
 def _frames(source, size: int, stride: int, max_frames: int):

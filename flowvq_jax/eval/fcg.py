@@ -69,33 +69,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 def load_run(workdir: str, data_dir: str | None = None):
   """`(config, params, step)` of a flow training workdir; clear errors when absent."""
-  import ml_collections  # noqa: PLC0415
-
   from flowvq_jax.train import checkpoint  # noqa: PLC0415
 
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"Workdir {workdir} does not exist.")
-  cfg_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(cfg_path):
-    raise FileNotFoundError(
-      f"{workdir} has no config.json: not a training workdir of "
-      "`python -m launch.train --config configs/expflow.py ...` (or poseflow.py)."
-    )
-  with open(cfg_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if str(config.get("task", "")).rsplit(".", 1)[-1] != "flow":
-    raise ValueError(f"{workdir} trained task {config.get('task')!r}, not flow.")
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  steps = (
-    sorted(int(p) for p in os.listdir(ckpt_dir) if p.isdigit()) if os.path.isdir(ckpt_dir) else []
+  config, arrays, step = checkpoint.load_run(
+    workdir, "flow", "python -m launch.train --config configs/expflow.py ... (or poseflow.py)"
   )
-  if not steps:
-    raise FileNotFoundError(f"{workdir} has no checkpoint (train it first).")
-  params = checkpoint.load_arrays(ckpt_dir, steps[-1])["params"]
   if data_dir:
     with config.unlocked():
       config.data.data_dir = data_dir
-  return config, params, steps[-1]
+  return config, arrays["params"], step
 
 
 def _source_with_audio(data_cfg, split: str):

@@ -40,7 +40,6 @@ its most open-mouthed frame.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from typing import Any
@@ -77,26 +76,13 @@ def load_run(workdir: str, step: int | None = None, stage1_workdir: str | None =
   """`(config, params, stage1_params, step)` of a vq_query workdir; clear errors when absent."""
   from flowvq_jax.train import checkpoint  # noqa: PLC0415
 
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"Workdir {workdir} does not exist.")
-  cfg_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(cfg_path):
-    raise FileNotFoundError(
-      f"{workdir} has no config.json: not a training workdir of "
-      "`python -m launch.train --config configs/vq_query.py ...`."
-    )
-  with open(cfg_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if not str(config.get("task", "")).endswith("vq_query"):
-    raise ValueError(f"{workdir} trained task {config.get('task')!r}, not vq_query.")
+  config, arrays, step = checkpoint.load_run(
+    workdir, "vq_query", "python -m launch.train --config configs/vq_query.py ...", step
+  )
   if stage1_workdir:
     config.model.stage1_workdir = stage1_workdir
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  arrays = checkpoint.load_arrays(ckpt_dir, step)  # FileNotFoundError when there is none
-  if step is None:
-    step = max(int(p) for p in os.listdir(ckpt_dir) if p.isdigit())
   params = {k: arrays["params"][k] for k in ("query", "fusion")}
-  return config, params, arrays["extra"]["stage1"], int(step)
+  return config, params, arrays["extra"]["stage1"], step
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -219,6 +220,44 @@ def _key(path) -> str:
   return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
 
+def latest_step(directory: str) -> int | None:
+  """The newest step saved in `directory` (a run's `checkpoints/`), None when there is none."""
+  root = epath.Path(directory)
+  steps = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.exists() else []
+  return steps[-1] if steps else None
+
+
+def load_run(workdir: str, task: str, launch_hint: str, step: int | None = None):
+  """`(config, arrays, step)` of a finished or running training workdir of `task`.
+
+  `config` is the run's resolved config (`config.json`), `arrays` its checkpoint at `step`
+  (default: the latest) as numpy arrays (see `load_arrays`).
+
+  Raises:
+    FileNotFoundError: no such workdir, no config.json (`launch_hint` says how one is made),
+      or no checkpoint.
+    ValueError: the workdir trained another task.
+  """
+  import ml_collections  # noqa: PLC0415
+
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"Workdir {workdir} does not exist.")
+  cfg_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(cfg_path):
+    raise FileNotFoundError(
+      f"{workdir} has no config.json: not a training workdir of `{launch_hint}`."
+    )
+  with open(cfg_path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if str(config.get("task", "")).rsplit(".", 1)[-1] != task:
+    raise ValueError(f"{workdir} trained task {config.get('task')!r}, not {task}.")
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  step = latest_step(ckpt_dir) if step is None else step
+  if step is None:
+    raise FileNotFoundError(f"No checkpoints in {ckpt_dir} (train {workdir} first).")
+  return config, load_arrays(ckpt_dir, step), int(step)
+
+
 def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
   """The saved train state of `directory` (a run's `checkpoints/`) as numpy arrays.
 
@@ -229,10 +268,9 @@ def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
 
   root = epath.Path(directory)
   if step is None:
-    steps = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.exists() else []
-    if not steps:
+    step = latest_step(directory)
+    if step is None:
       raise FileNotFoundError(f"No checkpoints in {directory}.")
-    step = steps[-1]
   path = root / str(step) / "state"
   if not path.exists():
     raise FileNotFoundError(f"No checkpoint state at {path}.")
