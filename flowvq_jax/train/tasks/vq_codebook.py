@@ -185,9 +185,8 @@ def _flatten(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   return {key: v.reshape((-1,) + v.shape[2:]) for key, v in batch.items()}
 
 
-def make_data(config, split: str, *, process_index: int, process_count: int, seed: int):
-  """grain iterator of this process's batches (see module doc); `train` is infinite."""
-  cfg = config.data
+def local_batch_layout(cfg, process_count: int) -> tuple[int, int]:
+  """`(per-process batch, frames per clip)` of `data` config `cfg`, with clear errors."""
   b, k = int(cfg.batch_size), int(cfg.frames_per_clip)
   if b % process_count:
     raise ConfigError(f"data.batch_size={b} is not divisible by {process_count} processes.")
@@ -197,21 +196,47 @@ def make_data(config, split: str, *, process_index: int, process_count: int, see
       f"data.frames_per_clip={k} must divide the per-process batch {local} "
       f"(data.batch_size {b} / {process_count} processes)."
     )
-  source = clip_source(cfg, split)
+  return local, k
+
+
+def clip_batches(
+  source,
+  pick,
+  cfg,
+  split: str,
+  local: int,
+  k: int,
+  *,
+  process_index: int,
+  process_count: int,
+  seed: int,
+):
+  """grain iterator of this process's batches of `k` examples per clip picked by `pick`.
+
+  Clips are shuffled and repeated for `train` (infinite), read in order otherwise; global batch
+  `j` is the same for any process count (process `i` takes local batches `j*n + i`).
+  """  # fmt: skip
   if len(source) == 0:
     raise ValueError(f"The {split} split of the data source is empty.")
-  train = split == "train"
-  ds = grain.MapDataset.source(source)
-  if train:
-    ds = ds.seed(seed).shuffle().repeat()
-  else:
-    ds = ds.seed(seed)
-  ds = ds.random_map(PickFrames(k, int(config.image_size), random=train))
+  ds = grain.MapDataset.source(source).seed(seed)
+  if split_name(split) == "train":
+    ds = ds.shuffle().repeat()
+  ds = ds.random_map(pick)
   ds = ds.batch(local // k, drop_remainder=True)[process_index::process_count].map(_flatten)
   opts = grain.ReadOptions(
     num_threads=int(cfg.get("num_threads", 2)), prefetch_buffer_size=int(cfg.get("prefetch", 4))
   )
   return iter(ds.to_iter_dataset(opts))
+
+
+def make_data(config, split: str, *, process_index: int, process_count: int, seed: int):
+  """grain iterator of this process's batches (see module doc); `train` is infinite."""
+  local, k = local_batch_layout(config.data, process_count)
+  pick = PickFrames(k, int(config.image_size), random=split_name(split) == "train")
+  return clip_batches(
+    clip_source(config.data, split), pick, config.data, split, local, k,
+    process_index=process_index, process_count=process_count, seed=seed,
+  )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------

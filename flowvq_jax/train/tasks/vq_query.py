@@ -279,36 +279,18 @@ class PickPairs(grain.transforms.RandomMap):
     }
 
 
-def _flatten(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  return {key: v.reshape((-1,) + v.shape[2:]) for key, v in batch.items()}
-
-
 def make_data(config, split: str, *, process_index: int, process_count: int, seed: int):
   """grain iterator of this process's batches (module doc); `train` is infinite."""
   cfg = config.data
-  b, k = int(cfg.batch_size), int(cfg.frames_per_clip)
-  if b % process_count:
-    raise ConfigError(f"data.batch_size={b} is not divisible by {process_count} processes.")
-  local = b // process_count
-  if k < 1 or local % k:
-    raise ConfigError(
-      f"data.frames_per_clip={k} must divide the per-process batch {local} "
-      f"(data.batch_size {b} / {process_count} processes)."
-    )
+  local, k = vq_codebook.local_batch_layout(cfg, process_count)
   source, stats = clip_source(cfg, split)
-  if len(source) == 0:
-    raise ValueError(f"The {split} split of the data source is empty.")
-  train = split_name(split) == "train"
-  ds = grain.MapDataset.source(source)
-  ds = ds.seed(seed).shuffle().repeat() if train else ds.seed(seed)
   stats = stats if cfg.get("normalize", True) else None
+  train = split_name(split) == "train"
   pick = PickPairs(k, int(config.image_size), int(config.model.window), stats, random=train)
-  ds = ds.random_map(pick)
-  ds = ds.batch(local // k, drop_remainder=True)[process_index::process_count].map(_flatten)
-  opts = grain.ReadOptions(
-    num_threads=int(cfg.get("num_threads", 2)), prefetch_buffer_size=int(cfg.get("prefetch", 4))
-  )
-  return iter(ds.to_iter_dataset(opts))
+  return vq_codebook.clip_batches(
+    source, pick, cfg, split, local, k,
+    process_index=process_index, process_count=process_count, seed=seed,
+  )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------
