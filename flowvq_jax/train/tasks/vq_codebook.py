@@ -66,7 +66,7 @@ def split_name(split: str) -> str:
 
 
 def _memory_clip(args) -> dict[str, np.ndarray]:
-  """One world clip's frames, landmarks and jaw track (a top-level function for process pools)."""
+  """One world clip: frames, landmarks, exp, pose, identity (top-level for process pools)."""
   world_seed, resolution, seconds, identity, emotion, intensity, utterance, seed = args
   from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
 
@@ -77,7 +77,8 @@ def _memory_clip(args) -> dict[str, np.ndarray]:
   return {
     "frames": np.asarray(clip.frames, np.uint8),
     "landmarks": np.asarray(clip.landmarks, np.float32),
-    "exp": np.asarray(clip.exp[:, :1], np.float32),  # only jaw_open is read
+    "exp": np.asarray(clip.exp, np.float32),
+    "pose": np.asarray(clip.pose, np.float32),
     "identity": int(clip.identity),
   }
 

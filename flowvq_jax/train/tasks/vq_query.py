@@ -40,7 +40,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-from concurrent import futures
 from typing import Any
 
 import cv2
@@ -169,52 +168,15 @@ def make_discriminator(config):
 # Data.
 
 
-def _memory_clip(args) -> dict[str, Any]:
-  """One world clip with frames, landmarks, exp and pose (top-level for process pools)."""
-  world_seed, resolution, seconds, identity, emotion, intensity, utterance, seed = args
-  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
-
-  world = SyntheticWorld(seed=world_seed, resolution=resolution)
-  clip = world.sample_clip(
-    world.identity(identity), emotion, intensity, seconds, seed, utterance=utterance
-  )
-  return {
-    "frames": np.asarray(clip.frames, np.uint8),
-    "landmarks": np.asarray(clip.landmarks, np.float32),
-    "exp": np.asarray(clip.exp, np.float32),
-    "pose": np.asarray(clip.pose, np.float32),
-    "identity": int(clip.identity),
-  }
-
-
-@functools.lru_cache(maxsize=4)
-def _memory_clips(key: tuple, workers: int) -> tuple[dict, ...]:
-  args = list(key)
-  if workers > 1 and len(args) > 4:
-    import multiprocessing  # noqa: PLC0415
-
-    ctx = multiprocessing.get_context("spawn")  # no fork after jax started
-    with futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-      return tuple(pool.map(_memory_clip, args, chunksize=max(1, len(args) // (4 * workers))))
-  return tuple(_memory_clip(a) for a in args)
-
-
-def _memory_source(mem, split: str) -> tuple[dict, ...]:
-  workers = int(mem.get("workers", 0) or 0)
-  if workers < 0:
-    workers = os.cpu_count() or 1
-  return _memory_clips(tuple(vq_codebook.memory_clip_args(mem, split)), workers)
-
-
 def clip_source(data_cfg, split: str):
   """`(random-access clips of split, CoeffStats of the train split)`; clips hold `frames`,
   `landmarks`, `exp`, `pose`, `identity`."""
   split = split_name(split)
   if data_cfg.source == "memory":
     stats = coeffs_lib.compute_stats(
-      (c["exp"], c["pose"]) for c in _memory_source(data_cfg.memory, "train")
+      (c["exp"], c["pose"]) for c in vq_codebook.memory_source(data_cfg.memory, "train")
     )
-    return _memory_source(data_cfg.memory, split), stats
+    return vq_codebook.memory_source(data_cfg.memory, split), stats
   if data_cfg.source == "tfds":
     from flowvq_jax.data import builders  # noqa: PLC0415
 
