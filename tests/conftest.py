@@ -1,0 +1,30 @@
+"""Fixtures shared across test directories."""
+
+from __future__ import annotations
+
+import jax
+import pytest
+
+from flowvq_jax import stages
+
+TINY_STEPS = 4
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> str:
+  """A checkpoints directory (`flowvq_jax.stages` layout) with every stage's `tiny` config
+  trained for a few steps: real checkpoints for the pipeline, generate and evaluate tests.
+  Untrained-quality outputs; about a minute on 2 CPU cores."""
+  root = str(tmp_path_factory.mktemp("tiny_checkpoints"))
+  every = {"train.steps": TINY_STEPS, "train.ckpt_every": TINY_STEPS,
+           "train.eval_every": TINY_STEPS, "train.log_every": TINY_STEPS}  # fmt: skip
+  specs = stages.stage_specs(
+    root, {s: "tiny" for s in stages.STAGES}, {s: every for s in stages.STAGES}
+  )
+  old = jax.config.jax_default_prng_impl
+  jax.config.update("jax_default_prng_impl", "unsafe_rbg")  # cheaper to compile
+  try:
+    stages.train_stages(specs, log=lambda _: None)
+  finally:
+    jax.config.update("jax_default_prng_impl", old)
+  return root
