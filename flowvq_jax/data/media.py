@@ -228,3 +228,125 @@ def write_video(
     cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", "veryfast"]
     cmd += ["-movflags", "+faststart", path]
     _run(cmd, "write video to", path, stdin=np.ascontiguousarray(frames).tobytes())
+
+
+class VideoWriter:
+  """Streams uint8 RGB frames into an h264 mp4 through one ffmpeg process (bounded memory).
+
+    with media.VideoWriter("out.mp4", width=256, height=256, audio=wav) as w:
+      for block in blocks:  # uint8 [t, 256, 256, 3]
+        w.write(block)
+
+  The file is written to `<path>.partial` and moved to `path` only when ffmpeg finishes
+  cleanly, so an existing `path` survives a failed or interrupted run. Mono `audio` `[n]` (at
+  `sr`) is muxed as AAC; as in `write_video`, the file ends with the shorter of video and audio.
+  H and W must be even (yuv420p).
+  """
+
+  def __init__(
+    self,
+    path: str | os.PathLike,
+    width: int,
+    height: int,
+    fps: float = constants.FPS,
+    audio: np.ndarray | None = None,
+    sr: int = constants.SAMPLE_RATE,
+    crf: int = 18,
+  ):
+    self.path = os.fspath(path)
+    self.width, self.height = int(width), int(height)
+    if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
+      raise ValueError(f"VideoWriter needs a positive, even width and height: {width}x{height}.")
+    self.frames_written = 0
+    self._done = False
+    self._partial = self.path + ".partial"
+    os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+    self._tmp = tempfile.TemporaryDirectory()
+    self._log = open(os.path.join(self._tmp.name, "ffmpeg.log"), "wb")  # noqa: SIM115
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"]
+    cmd += ["-s", f"{self.width}x{self.height}", "-r", str(fps), "-i", "-"]
+    if audio is not None:
+      wav_path = os.path.join(self._tmp.name, "audio.wav")
+      write_audio(wav_path, np.asarray(audio, np.float32), sr)
+      cmd += ["-i", wav_path, "-c:a", "aac", "-b:a", "128k", "-shortest"]
+    cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", "veryfast"]
+    cmd += ["-movflags", "+faststart", "-f", "mp4", self._partial]
+    with _quiet_fork():
+      self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._log)
+
+  def write(self, frames: np.ndarray) -> None:
+    """Appends uint8 frames `[t, H, W, 3]` (or one frame `[H, W, 3]`)."""
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+      frames = frames[None]
+    if frames.dtype != np.uint8 or frames.shape[1:] != (self.height, self.width, 3):
+      raise ValueError(
+        f"VideoWriter expects uint8 [t, {self.height}, {self.width}, 3] frames, got "
+        f"{frames.dtype} {frames.shape}."
+      )
+    try:
+      self._proc.stdin.write(np.ascontiguousarray(frames).tobytes())
+    except (BrokenPipeError, OSError):
+      self._fail("ffmpeg stopped while writing")
+    self.frames_written += frames.shape[0]
+
+  def _error_tail(self) -> str:
+    self._log.flush()
+    with open(self._log.name, "rb") as f:
+      lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    return " | ".join(lines[-3:]) if lines else f"exit status {self._proc.returncode}"
+
+  def _fail(self, what: str):
+    if self._proc.poll() is None:
+      self._proc.kill()
+    self._proc.wait()
+    tail = self._error_tail()
+    self.abort()
+    raise ValueError(f"{what} {self.path}: {tail}")
+
+  def close(self) -> str:
+    """Finishes the file; returns its path. Raises ValueError if ffmpeg failed."""
+    if self._done:
+      raise ValueError(f"VideoWriter for {self.path} is already closed.")
+    if self._proc.stdin and not self._proc.stdin.closed:
+      try:
+        self._proc.stdin.close()
+      except (BrokenPipeError, OSError):
+        pass
+    code = self._proc.wait()
+    if code != 0 or self.frames_written == 0:
+      tail = self._error_tail() if code != 0 else "no frames were written"
+      self._cleanup(remove=True)
+      raise ValueError(f"ffmpeg could not write video to {self.path}: {tail}")
+    os.replace(self._partial, self.path)
+    self._cleanup(remove=False)
+    return self.path
+
+  def abort(self) -> None:
+    """Stops ffmpeg and removes the partial file (an existing `path` is left untouched)."""
+    if self._done:
+      return
+    if self._proc.poll() is None:
+      self._proc.kill()
+    with contextlib.suppress(OSError, BrokenPipeError):
+      if self._proc.stdin:
+        self._proc.stdin.close()
+    self._proc.wait()
+    self._cleanup(remove=True)
+
+  def _cleanup(self, remove: bool) -> None:
+    self._done = True
+    if remove and os.path.exists(self._partial):
+      os.remove(self._partial)
+    if not self._log.closed:
+      self._log.close()
+    self._tmp.cleanup()
+
+  def __enter__(self) -> VideoWriter:
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc_type is None:
+      self.close()
+    else:
+      self.abort()
