@@ -123,3 +123,98 @@ def train_stages(
     log(f"[{spec.stage}] training {spec.config_spec} -> {spec.workdir}")
     results[spec.stage] = trainer.train(configs[spec.stage], spec.workdir)
   return results
+
+
+# ------------------------------------------------------------------------------------------------
+# Presets: the stage runs of `python -m launch.quickstart` (flowvq_jax/quickstart.py).
+
+# The layout of synthetic_talking_faces/small (12 / 2 / 2 identities, 16 clips of 3 s each),
+# generated in memory without rendering (the flows need no frames).
+_SMALL_CLIPS = {
+  "world_seed": 0,
+  "seconds": 3.0,
+  "identities": (12, 2, 2),
+  "clips_per_identity": 16,
+  "utterances": (40, 8, 8),
+}
+
+
+def _flow_fast(steps: int) -> dict[str, Any]:
+  """A mid-sized flow (4 steps, width 64) on the `small` clip layout: minutes on a CPU."""
+  return {
+    "data.source": "memory",
+    "data.memory": dict(_SMALL_CLIPS),
+    "data.window": 32,
+    "data.batch_size": 16,
+    "model.num_steps": 4,
+    "model.coupling_hidden": 64,
+    "model.lstm_width": 64,
+    "model.audio_hidden": 16,
+    "model.audio_features": 32,
+    "optimizer.warmup_steps": 50,
+    "train.steps": steps,
+    "train.log_every": 50,
+    "train.eval_every": steps,
+    "train.ckpt_every": max(1, steps // 2),
+    "train.progress": False,
+  }
+
+
+def _vq_fast(steps: int, identities: int) -> dict[str, Any]:
+  """The `tiny` VQ stage (32 px) on more identities and longer clips."""
+  mem = {"resolution": 32, "seconds": 1.2, "identities": (identities, 2, 2),
+         "clips_per_identity": 8, "utterances": (16, 4, 4), "world_seed": 0,
+         "workers": 0}  # fmt: skip
+  return {
+    "data.memory": mem,
+    "train.steps": steps,
+    "train.log_every": 100,
+    "train.eval_every": steps,
+    "train.ckpt_every": max(1, steps // 2),
+    "train.summaries_every": 0,
+    "train.progress": False,
+  }
+
+
+def _tiny(steps: int) -> dict[str, Any]:
+  return {"train.steps": steps, "train.ckpt_every": steps, "train.eval_every": steps,
+          "train.log_every": steps}  # fmt: skip
+
+
+# name -> (config argument per stage, overrides per stage). `synthetic`: the configs' own
+# `synthetic` variants (ExpFlow with the emotion in its context, VQ on in-memory clips);
+# `fast`: about a quarter of an hour on a 2-core CPU; `tiny`: a few steps, for tests.
+PRESETS: dict[str, tuple[dict[str, str], dict[str, dict[str, Any]]]] = {
+  "synthetic": (
+    {
+      "expflow": "synthetic,emotion_context=true",
+      "poseflow": "synthetic",
+      "vq_codebook": "synthetic,memory=true",
+      "vq_query": "synthetic,memory=true",
+    },
+    {},
+  ),
+  "fast": (
+    {
+      "expflow": "synthetic,emotion_context=true",
+      "poseflow": "synthetic",
+      "vq_codebook": "tiny",
+      "vq_query": "tiny",
+    },
+    {
+      "expflow": _flow_fast(800),
+      "poseflow": _flow_fast(300),
+      "vq_codebook": _vq_fast(1000, 24),
+      "vq_query": _vq_fast(1000, 24),
+    },
+  ),
+  "tiny": ({s: "tiny" for s in STAGES}, {s: _tiny(4) for s in STAGES}),
+}
+
+
+def preset_specs(checkpoints: str, preset: str) -> list[StageSpec]:
+  """The four stage runs of a named preset (`PRESETS`) in the checkpoints directory."""
+  if preset not in PRESETS:
+    raise ValueError(f"Unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+  args, overrides = PRESETS[preset]
+  return stage_specs(checkpoints, args, overrides)
