@@ -459,9 +459,9 @@ def emotion_frames(emotion: Any, num_frames: int) -> np.ndarray:
 
 
 def check_options(
-  *, emotion: Any = "neutral", intensity: float = 3.0, pose: Any = "sampled",
-  temperature: float = 1.0, num_samples: int = 1, fidelity: float = 0.5, crop: str = "auto",
-  emotion_ref: Any = None,
+  *, emotion: Any = "neutral", intensity: float = 3.0, emotion_ref: Any = None,
+  pose: Any = "sampled", blink: bool = True, temperature: float = 1.0, num_samples: int = 1,
+  seed: int = 0, fidelity: float = 0.5, crop: str = "auto",
 ) -> None:  # fmt: skip
   """Validates the generation options that need no model (cheap; the CLI runs it first).
 
@@ -481,6 +481,10 @@ def check_options(
     raise ValueError(f"temperature must be >= 0, got {temperature}.")
   if int(num_samples) < 1:
     raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
+  if isinstance(seed, bool) or int(seed) != seed or int(seed) < 0:
+    raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
+  if not isinstance(blink, (bool, np.bool_)):
+    raise ValueError(f"blink must be True or False, got {blink!r}.")
   if not 0.0 <= float(fidelity) <= 1.0:
     raise ValueError(f"fidelity must lie in [0, 1], got {fidelity}.")
   if isinstance(pose, str) and pose not in POSE_MODES and not os.path.isfile(pose):
@@ -716,8 +720,8 @@ def prepare(
 ) -> Prepared:
   """Loads the inputs and samples the coefficients (see `generate` for the arguments)."""
   check_options(
-    emotion=emotion, intensity=intensity, pose=pose, temperature=temperature,
-    num_samples=num_samples, crop=crop, emotion_ref=emotion_ref,
+    emotion=emotion, intensity=intensity, emotion_ref=emotion_ref, pose=pose, blink=blink,
+    temperature=temperature, num_samples=num_samples, seed=seed, crop=crop,
   )  # fmt: skip
   if not blink and not _is_world_layout(talker.configs["expflow"]):
     raise ValueError(
