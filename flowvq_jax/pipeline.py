@@ -260,7 +260,13 @@ def _cached_stats(workdir: str, config, compute) -> coeffs_lib.CoeffStats:
   path = os.path.join(workdir, STATS_FILE)
   if os.path.exists(path):
     return coeffs_lib.CoeffStats.load_json(path)
-  stats = compute()
+  try:
+    stats = compute()
+  except ValueError as e:  # e.g. the training dataset is not prepared on this machine.
+    raise ValueError(
+      f"{e} The coefficient statistics of {workdir}'s training data are needed once: prepare "
+      f"that dataset here, or copy {STATS_FILE} from a machine where it was made into {workdir}."
+    ) from None
   try:  # Atomic: parallel loads never read a half-written file.
     fd, tmp = tempfile.mkstemp(dir=workdir, suffix=".tmp")
     os.close(fd)
@@ -445,7 +451,10 @@ def emotion_frames(emotion: Any, num_frames: int) -> np.ndarray:
     for emo, t0, _ in segments:
       out[min(int(round(t0 * FPS)), num_frames) :] = emo
     return out
-  if isinstance(emotion, (str, int, np.integer)):
+  if isinstance(emotion, str):
+    e = emotion.strip()
+    return np.full((num_frames,), emotion_index(int(e) if e.isdigit() else e), np.int32)
+  if isinstance(emotion, (int, np.integer)):
     return np.full((num_frames,), emotion_index(emotion), np.int32)
   arr = np.asarray(emotion)
   if arr.shape != (num_frames,):
@@ -472,7 +481,7 @@ def check_options(
     if ":" in emotion or "," in emotion:
       parse_schedule(emotion)
     else:
-      emotion_index(emotion)
+      emotion_index(int(emotion) if emotion.strip().isdigit() else emotion)
   elif isinstance(emotion, (int, np.integer)):
     emotion_index(emotion)
   if not np.isfinite(intensity) or not 0.0 <= float(intensity) <= 3.0:
