@@ -411,7 +411,7 @@ def parse_schedule(text: str) -> list[tuple[int, float, float | None]]:
     ValueError: naming the bad segment.
   """
   segments: list[tuple[int, float, float | None]] = []
-  parts = [p for p in str(text).split(",")]
+  parts = str(text).split(",")
   for i, part in enumerate(parts):
     m = _SEGMENT.match(part)
     if not m:
