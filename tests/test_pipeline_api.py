@@ -223,6 +223,8 @@ def test_audio_inputs(tmp_path):
   assert 0.15 < np.abs(wav).max() < 0.3  # averaged channels.
   media.write_audio(tmp_path / "speech.m4a", wav)
   assert pipeline.load_audio_input(str(tmp_path / "speech.m4a")).shape[0] >= 15_000
+  media.write_video(tmp_path / "clip.mp4", np.zeros((25, 16, 16, 3), np.uint8), audio=wav)
+  assert abs(pipeline.load_audio_input(str(tmp_path / "clip.mp4")).shape[0] - 16_000) < 1_100
   with pytest.raises(ValueError, match="silent"):
     pipeline.load_audio_input(np.zeros(16_000, np.float32))
   with pytest.raises(ValueError, match="too short"):
