@@ -264,3 +264,21 @@ def test_load_errors_stats_cache_and_moved_stage1(tiny_checkpoints, talker, tmp_
   assert again.image_size == talker.image_size
   np.testing.assert_array_equal(again.render_stats.exp_mean, talker.render_stats.exp_mean)
   assert pipeline.load(tiny_checkpoints) is talker  # cached per directory and steps.
+
+
+def test_video_writer_keeps_an_existing_file_when_a_run_fails(tmp_path):
+  path = tmp_path / "clip.mp4"
+  path.write_bytes(b"an earlier result")
+  with pytest.raises(RuntimeError), media.VideoWriter(path, 16, 16) as w:
+    w.write(np.zeros((5, 16, 16, 3), np.uint8))
+    raise RuntimeError("interrupted")
+  assert path.read_bytes() == b"an earlier result" and os.listdir(tmp_path) == ["clip.mp4"]
+  with pytest.raises(ValueError, match="uint8"), media.VideoWriter(tmp_path / "b.mp4", 16, 16) as w:
+    w.write(np.zeros((1, 8, 8, 3), np.uint8))
+  assert os.listdir(tmp_path) == ["clip.mp4"]
+  with media.VideoWriter(path, 16, 16, fps=10) as w:
+    for i in range(3):
+      w.write(np.full((4, 16, 16, 3), 60 * i, np.uint8))
+  frames, fps = media.read_video(path)
+  assert frames.shape == (12, 16, 16, 3) and fps == 10.0
+  np.testing.assert_allclose(frames[::4].mean(axis=(1, 2, 3)), [0, 60, 120], atol=3)
