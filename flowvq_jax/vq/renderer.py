@@ -163,7 +163,9 @@ def time_renderer(
   image size is set to `image_size` (random coefficients, a random source image).
 
   Returns dict with `image_size`, `tokens`, `frames`, `chunk`, `params` (stage 2), `first_call_s`
-  (trace + compile + one clip), `render_s` (best later call), `fps` and `device`.
+  (trace + compile + one clip), `render_s` (best later call), `fps`, `device`, and XLA's count of
+  one chunk call: `chunk_flops` (None where the backend gives none) and `chunk_xla_bytes`
+  (arguments + outputs + temporaries).
   """
   cfg = default_config(size)
   cfg.image_size = image_size
@@ -186,6 +188,15 @@ def time_renderer(
     t0 = time.perf_counter()
     renderer.render_frames(params, stage1_params, source, exp, pose)
     best = min(best, time.perf_counter() - t0)
+  w = coefficient_windows(np.concatenate([exp, pose], -1)[:chunk], gen.window)
+  w = np.concatenate([w, np.repeat(w[-1:], chunk - len(w), axis=0)], axis=0)
+  compiled = renderer.chunk_fn.lower(
+    params, stage1_params, to_model_image(source, s), w[..., :EXP_DIM], w[..., EXP_DIM:],
+    np.float32(0.5),
+  ).compile()  # fmt: skip
+  cost = compiled.cost_analysis()
+  cost = (cost[0] if cost else {}) if isinstance(cost, (list, tuple)) else (cost or {})
+  mem = compiled.memory_analysis()
   return dict(
     image_size=s,
     tokens=gen.tokens,
@@ -196,6 +207,10 @@ def time_renderer(
     render_s=best,
     fps=frames / best,
     device=str(jax.devices()[0].device_kind),
+    chunk_flops=None if cost.get("flops") is None else float(cost["flops"]),
+    chunk_xla_bytes=None
+    if mem is None
+    else int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes),
   )
 
 
