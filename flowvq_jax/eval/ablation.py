@@ -1,0 +1,262 @@
+r"""The paper's ablations on the synthetic world: train every sweep member, evaluate, one table.
+
+  python -m launch.evaluate --ablation --preset tiny --out OUT [--ablation_steps N] \
+      [--checkpoints DIR | --stage1 RUN] [--data_dir DIR] [--max_clips N]
+
+Members (the `get_sweep` of the configs, expanded by `flowvq_jax.train.sweep.plan`):
+
+  expflow   configs/expflow.py:<preset>: latent prior SMM vs GMM x data dropout 0.4 / 0 (4 runs),
+            scored by the held-out NLL on the test split (`flowvq_jax.eval.fcg.heldout_nll`:
+            nats and bits per dimension, no data dropout)
+  vq_query  configs/vq_query.py:<preset>: full, -W, -phi, -MHCA, -C (5 runs) on one frozen stage-1
+            codebook, scored on the test split's held-out identities by
+            `flowvq_jax.eval.query.evaluate` (every frame but the source rendered from its
+            ground-truth coefficients: PSNR, SSIM, code accuracy, L1, M-LMD, F-LMD with one landmark
+            regressor trained on the train split and shared by all members)
+
+Presets: `tiny` (the configs' tiny variants, in-memory world clips; seconds per member on a
+CPU) and `synthetic` (the `synthetic` variants: ExpFlow on the prepared
+`synthetic_talking_faces/small_64` in `--data_dir`, code query on in-memory 128 px clips;
+hours). `--ablation_steps N` sets every member's training steps (default: the config's). The
+stage-1 codebook is `--stage1 RUN`, else `--checkpoints DIR`'s `vq_codebook`, else trained here
+with the preset (and `--ablation_steps`). Runs live in OUT/ablation/<stage>/<member>; finished
+runs are reused, interrupted ones resume. Writes OUT/ablation.json and OUT/ablation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import time
+from typing import Any
+
+from flowvq_jax.eval.metrics import NotComputed
+
+PRESETS = {
+  "tiny": {"expflow": "tiny", "vq_codebook": "tiny", "vq_query": "tiny", "fast_compile": True},
+  "synthetic": {
+    "fast_compile": False,
+    "expflow": "synthetic",
+    "vq_codebook": "synthetic,memory=true",
+    "vq_query": "synthetic,memory=true",
+  },
+}
+QUERY_SWITCHES = {"use_warp": "W", "use_mapping": "phi", "use_mhca": "MHCA", "use_codebook": "C"}
+COLUMNS = (
+  "stage", "prior", "history_dropout", "W", "phi", "MHCA", "C", "steps", "nll_nats_per_dim",
+  "nll_bits_per_dim", "psnr", "ssim", "code_accuracy", "l1", "m_lmd", "f_lmd",
+)  # fmt: skip
+FLOW_METRICS = ("nll_nats_per_dim", "nll_bits_per_dim")
+QUERY_METRICS = ("psnr", "ssim", "code_accuracy", "l1", "m_lmd", "f_lmd")
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+  g = parser.add_argument_group("--ablation")
+  g.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="member configs")
+  g.add_argument("--ablation_steps", type=int, default=0, help="training steps (0: config's)")
+  g.add_argument("--stage1", default=None, help="a trained vq_codebook run for the query members")
+  g.add_argument(
+    "--stages", default="expflow,vq_query", help="which sweeps: expflow, vq_query or both"
+  )
+
+
+@contextlib.contextmanager
+def fast_compile(enabled: bool):
+  """`jax_disable_most_optimizations` while inside (tiny runs are dominated by XLA compiles)."""
+  import jax  # noqa: PLC0415
+
+  old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
+  jax.config.update("jax_disable_most_optimizations", bool(enabled) or old)
+  try:
+    yield
+  finally:
+    jax.config.update("jax_disable_most_optimizations", old)
+
+
+def _config(spec: str, overrides: dict[str, Any]):
+  from flowvq_jax.train import config_util  # noqa: PLC0415
+
+  cfg = config_util.load_config(spec)
+  config_util.apply_overrides(cfg, overrides)
+  return cfg
+
+
+def _short_run(steps: int, config_steps: int, log_every: int) -> dict[str, Any]:
+  """Overrides: `steps` (0: keep the config's), one checkpoint at the end, no trainer eval."""
+  n = int(steps) or int(config_steps)
+  return {
+    "train.steps": n,
+    "train.ckpt_every": n,
+    "train.eval_every": n,
+    "train.log_every": max(1, min(int(log_every), n)),
+    "train.summaries_every": 0,
+    "train.progress": False,
+    "eval.num_batches": 0,  # the trainer's own evaluation is skipped: run_ablation scores
+  }
+
+
+def _train(spec: str, overrides: dict[str, Any], workdir: str, log) -> float:
+  """Trains (or resumes, or skips when finished) one run; returns the seconds it took."""
+  from flowvq_jax.train import checkpoint, trainer  # noqa: PLC0415
+
+  cfg = _config(spec, overrides)
+  done = checkpoint.latest_step(os.path.join(workdir, "checkpoints"))
+  if done is not None and done >= int(cfg.train.steps):
+    log(f"[ablation] {workdir}: already trained ({done} steps)")
+    return 0.0
+  log(f"[ablation] training {spec} {overrides} -> {workdir}")
+  t0 = time.perf_counter()
+  trainer.train(cfg, workdir)
+  return time.perf_counter() - t0
+
+
+def _members(stage: str, spec: str, root: str, extra: dict[str, Any]) -> list[dict[str, Any]]:
+  """The sweep members of a config (`sweep.plan`), each with its full overrides."""
+  from flowvq_jax.train import sweep  # noqa: PLC0415
+
+  flags = [f"--config.{k}={v}" for k, v in extra.items()]
+  return [
+    dict(p, stage=stage, spec=spec, all_overrides={**extra, **p["overrides"]})
+    for p in sweep.plan(spec, os.path.join(root, stage), flags)
+  ]
+
+
+def _row_name(m: dict[str, Any]) -> str:
+  o = m["overrides"]
+  if m["stage"] == "expflow":
+    return f"ExpFlow {str(o['model.prior']).upper()}, data dropout {o['model.history_dropout']}"
+  off = [name for key, name in QUERY_SWITCHES.items() if not o.get(f"model.{key}", True)]
+  return "code query " + ("full" if not off else " ".join(f"-{x}" for x in off))
+
+
+def run_ablation(out: str, *, preset: str = "tiny", **kwargs) -> dict[str, dict[str, Any]]:
+  """Trains and evaluates every member (module docstring); returns {member: {column: value}}.
+
+  Keyword arguments: steps (0: the configs'), stage1, checkpoints, data_dir, stages, max_clips,
+  landmark_steps, landmark_frames, log. The `tiny` preset compiles with most XLA optimizations
+  off (`fast_compile`): its runs are dominated by compilation.
+  """
+  if preset not in PRESETS:
+    raise ValueError(f"Unknown --preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+  with fast_compile(PRESETS[preset]["fast_compile"]):
+    return _run_ablation(out, preset=preset, **kwargs)
+
+
+def _run_ablation(
+  out: str,
+  *,
+  preset: str = "tiny",
+  steps: int = 0,
+  stage1: str | None = None,
+  checkpoints: str | None = None,
+  data_dir: str | None = None,
+  stages: tuple[str, ...] = ("expflow", "vq_query"),
+  max_clips: int = 0,
+  landmark_steps: int = 400,
+  landmark_frames: int = 2048,
+  log=print,
+) -> dict[str, dict[str, Any]]:
+  """See `run_ablation`."""
+  import numpy as np  # noqa: PLC0415
+
+  from flowvq_jax import stages as stages_lib  # noqa: PLC0415
+  from flowvq_jax.eval import fcg  # noqa: PLC0415
+  from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
+  from flowvq_jax.train.tasks import vq_query as query_task  # noqa: PLC0415
+
+  if preset not in PRESETS:
+    raise ValueError(f"Unknown --preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+  bad = [s for s in stages if s not in ("expflow", "vq_query")]
+  if bad or not stages:
+    raise ValueError(f"--stages must name expflow and/or vq_query, got {','.join(stages)!r}.")
+  if steps < 0:
+    raise ValueError(f"--ablation_steps must be >= 0, got {steps}.")
+  root = os.path.join(out, "ablation")
+  cdir = stages_lib.CONFIGS_DIR
+  args = PRESETS[preset]
+  data_over = {"data.data_dir": data_dir} if data_dir else {}
+
+  members = []
+  if "expflow" in stages:
+    spec = f"{cdir / 'expflow.py'}:{args['expflow']}"
+    base = _config(spec, {})
+    extra = {**_short_run(steps, base.train.steps, base.train.log_every), **data_over}
+    members += _members("expflow", spec, root, extra)
+  if "vq_query" in stages:
+    if stage1 is None and checkpoints:
+      stage1 = stages_lib.stage_dir(checkpoints, "vq_codebook")
+    if stage1 is None:
+      s1_spec = f"{cdir / 'vq_codebook.py'}:{args['vq_codebook']}"
+      s1_base = _config(s1_spec, {})
+      stage1 = os.path.join(root, "vq_codebook")
+      _train(s1_spec, _short_run(steps, s1_base.train.steps, s1_base.train.log_every), stage1, log)
+    elif not os.path.isdir(stage1):
+      raise FileNotFoundError(f"The stage-1 run {stage1} does not exist.")
+    spec = f"{cdir / 'vq_query.py'}:{args['vq_query']},stage1={stage1}"
+    base = _config(spec, {})
+    extra = _short_run(steps, base.train.steps, base.train.log_every)
+    members += _members("vq_query", spec, root, extra)
+
+  rows: dict[str, dict[str, Any]] = {}
+  regressor, details = None, {}
+  for m in members:
+    seconds = _train(m["spec"], m["all_overrides"], m["workdir"], log)
+    o = m["overrides"]
+    row: dict[str, Any] = {"stage": m["stage"]}
+    if m["stage"] == "expflow":
+      cfg, params, step = fcg.load_run(m["workdir"])
+      nll = fcg.heldout_nll(cfg, params, "test")
+      row.update(prior=str(o["model.prior"]), history_dropout=float(o["model.history_dropout"]))
+      row.update({k: "" for k in QUERY_SWITCHES.values()})
+      row["steps"] = step
+      row.update({k: float(nll[k]) for k in FLOW_METRICS})
+      row.update({k: NotComputed("flow member") for k in QUERY_METRICS})
+      details[m["name"]] = {"workdir": m["workdir"], "train_seconds": seconds, **nll}
+    else:
+      cfg, params, s1_params, step = query_eval.load_run(m["workdir"])
+      source, stats = query_task.clip_source(cfg.data, "test")
+      if regressor is None:
+        regressor = query_eval.train_regressor(cfg, landmark_steps, landmark_frames)
+      res, _ = query_eval.evaluate(
+        cfg, params, s1_params, source, stats if cfg.data.get("normalize", True) else None,
+        regressor, max_clips=max_clips, fidelity=float(cfg.eval.get("fidelity", 1.0)), grid=1,
+      )  # fmt: skip
+      row.update(prior="", history_dropout="")
+      row.update({name: bool(o[f"model.{k}"]) for k, name in QUERY_SWITCHES.items()})
+      row["steps"] = step
+      row.update({k: NotComputed("code-query member") for k in FLOW_METRICS})
+      row.update({k: float(res[k]) for k in QUERY_METRICS})
+      details[m["name"]] = {"workdir": m["workdir"], "train_seconds": seconds, **res}
+    rows[_row_name(m)] = {c: row[c] for c in COLUMNS}
+    if not all(np.isfinite(v) for v in row.values() if isinstance(v, float)):
+      log(f"[ablation] warning: non-finite metric in {m['name']}: {row}")
+  with open(os.path.join(out, "ablation_details.json"), "w") as f:
+    from flowvq_jax.eval import report  # noqa: PLC0415
+
+    json.dump(report.to_jsonable(details), f, indent=2)
+  return rows
+
+
+def run(args: argparse.Namespace) -> int:
+  """`launch.evaluate --ablation ...`: trains, evaluates, writes OUT/ablation.{json,md}."""
+  from flowvq_jax.eval import report  # noqa: PLC0415
+
+  t0 = time.perf_counter()
+  if args.checkpoints and not os.path.isdir(args.checkpoints):
+    raise FileNotFoundError(f"--checkpoints {args.checkpoints} does not exist.")
+  os.makedirs(args.out, exist_ok=True)
+  stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+  rows = run_ablation(
+    args.out, preset=args.preset, steps=args.ablation_steps, stage1=args.stage1,
+    checkpoints=args.checkpoints, data_dir=args.data_dir, stages=stages,
+    max_clips=args.max_clips, landmark_steps=args.landmark_steps,
+    landmark_frames=args.landmark_frames,
+  )  # fmt: skip
+  steps = args.ablation_steps or "the configs' own"
+  title = f"Ablations on the synthetic world (preset {args.preset}, {steps} training steps)"
+  paths = report.write_report(rows, os.path.join(args.out, "ablation"), title)
+  print(report.to_markdown(rows, row_label="member"))
+  print(f"wrote {paths['json']}, {paths['md']} ({time.perf_counter() - t0:.0f} s)")
+  return 0
