@@ -17,7 +17,9 @@ Sections of `python -m launch.benchmark` (`flow_setup` caches one model + sample
 so they share compiled programs):
 
   sample_rows     ExpFlow and PoseFlow sampling of 10 s (250 frames): compile, time, real-time
-                  factor, XLA FLOPs (per chunk x chunks) and memory
+                  factor, XLA FLOPs (`sampling_flops`), memory: the chunk program's XLA memory
+                  (`chunk_xla_mib`, constant in the clip length), the host input log-mel and
+                  output coefficients (`io_mib`, computed), the measured peak growth
   scan_vs_loop    the `lax.scan` chunked `FlowSampler` against a frame-by-frame Python loop of
                   ONE jitted `decode_step` call per frame (how the PyTorch peers sample), same
                   params, audio and noise: both times, their ratio, the largest difference
@@ -148,7 +150,7 @@ def time_flow(
       train_batch=f"{b}x{t}",
       train_step_s=best_t,
       train_compile_s=compile_t,
-      train_flops=flops,
+      train_flops=flops,  # a lower bound: XLA counts the LSTM's scan body once
       train_gflops_per_s=None if flops is None else flops / best_t / 1e9,
       train_peak_share=U.peak_share(flops, best_t),
     )
@@ -251,6 +253,37 @@ def _chunk_cost(sampler, params, n: int) -> dict[str, Any]:
   return U.xla_cost(compiled)
 
 
+@functools.lru_cache(maxsize=8)
+def _loop_sampler(model):
+  return LoopSampler(model)
+
+
+def sampling_flops(model, params, frames: int, n: int) -> float | None:
+  """XLA's FLOPs of sampling `frames` frames for `n` samples.
+
+  XLA's cost analysis counts the body of a while loop (a `lax.scan`) ONCE, whatever its trip
+  count, so the chunked sampler's own count misses all frames but one per chunk. This counts the
+  same maths without a loop: the audio encoder and prior over all frames
+  (`LoopSampler.prepare`) plus `frames` times one frame (`LoopSampler.frame`).
+  """
+  loop = _loop_sampler(model)
+  sds = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype)
+  mel = sds((n, frames, *model.mel_shape), jnp.float32)
+  emo = sds((n, frames), jnp.int32)
+  inten = sds((n, frames), jnp.float32)
+  prep = U.xla_cost(loop.prepare.lower(params, mel, emo, inten).compile())["flops"]
+  audio, comp = jax.eval_shape(loop.prepare, params, mel, emo, inten)
+  carry = jax.eval_shape(
+    lambda p: model.apply({"params": p}, n, method=type(model).initial_carry), params
+  )
+  keys = jax.eval_shape(lambda: jnp.stack([jax.random.key(i) for i in range(n)]))
+  i32, f32 = sds((), jnp.int32), sds((), jnp.float32)
+  frame = U.xla_cost(loop.frame.lower(params, carry, audio, comp, emo, keys, i32, f32).compile())
+  if prep is None or frame["flops"] is None:
+    return None
+  return prep + frames * frame["flops"]
+
+
 def time_sampling(
   kind: str, variant: str, frames: int, batch: int = 1, repeats: int = 3, seed: int = 0
 ) -> dict[str, Any]:
@@ -262,8 +295,7 @@ def time_sampling(
   with U.MemoryMeter() as mem:
     best, first = U.best_time(fn, repeats)
   cost = _chunk_cost(sampler, params, batch)
-  chunks = -(-frames // sampler.chunk_size)
-  flops = None if cost["flops"] is None else cost["flops"] * chunks
+  flops = sampling_flops(model, params, frames, batch)
   return {
     "kind": kind,
     "config": variant,
@@ -278,6 +310,7 @@ def time_sampling(
     "gflops_per_s": None if flops is None else flops / best / 1e9,
     "peak_share": U.peak_share(flops, best),
     "chunk_xla_mib": U.mib(cost["xla_bytes"]),
+    "io_mib": U.mib(mel.nbytes + batch * frames * model.dim * 4),
     "peak_mem_mib": U.mib(mem.result()["peak_mem_bytes"]),
     "memory_source": mem.result()["memory_source"],
   }

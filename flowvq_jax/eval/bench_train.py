@@ -165,6 +165,7 @@ def _time_step(stage: str, arg: str, repeats: int, seed: int, overrides):
   if stage in ("expflow", "poseflow"):
     t = int(config.data.window)
     row.update(batch=f"{b}x{t}", frames_per_s=b * t / best)
+    row["flops_note"] = "lower bound: XLA counts the LSTM's lax.scan body once, not per frame"
   else:
     row.update(batch=f"{b}x{int(config.image_size)}px")
   row.update(_cost_fields(cost, best))

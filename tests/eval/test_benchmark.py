@@ -27,6 +27,7 @@ def _positive(x) -> bool:
   return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
+@pytest.mark.slow  # the quick run compiles every stage's step, samplers, renderers
 def test_all_quick_writes_every_section(quick_run):
   rc, _, res = quick_run
   assert rc == 0
@@ -57,6 +58,7 @@ def test_all_quick_writes_every_section(quick_run):
   assert gen["frames"] == round(gen["seconds"] * 25)
 
 
+@pytest.mark.slow
 def test_peak_share_on_cpu_says_so(quick_run):
   _, _, res = quick_run
   if jax.default_backend() != "cpu":
@@ -65,6 +67,7 @@ def test_peak_share_on_cpu_says_so(quick_run):
   assert shares and all(s == "n/a (CPU)" for s in shares)
 
 
+@pytest.mark.slow
 def test_growth_table_and_plot(quick_run):
   _, out, res = quick_run
   growth = res["growth"]
@@ -78,6 +81,7 @@ def test_growth_table_and_plot(quick_run):
     assert _positive(r["sample_s"]) and r["peak_mem_mib"] >= 0
 
 
+@pytest.mark.slow
 def test_scan_and_python_loop_sample_the_same_sequence(quick_run):
   _, _, res = quick_run
   r = res["scan_vs_loop"]
@@ -86,6 +90,7 @@ def test_scan_and_python_loop_sample_the_same_sequence(quick_run):
   assert r["max_abs_diff"] < 1e-4  # same params, audio and noise: the same coefficients
 
 
+@pytest.mark.slow
 def test_report_has_a_table_per_section(quick_run):
   _, _, res = quick_run
   text = bench.report(res)
