@@ -1,0 +1,167 @@
+"""The end-to-end evaluation table (`launch.evaluate --checkpoints`) and `--ablation`."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from flowvq_jax.eval import metrics, report, table
+from launch import evaluate
+
+FAST = ["--classifier_steps", "30", "--landmark_steps", "5", "--landmark_frames", "32"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fast_compiles():
+  old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", old)
+
+
+@pytest.fixture(scope="module")
+def world_data():
+  return table.load_data("world:tiny", max_clips=4, train_frames=32)
+
+
+def _finite_or_inf(v) -> bool:
+  return isinstance(v, int | float) and not math.isnan(v)
+
+
+def test_table_end_to_end_on_tiny_checkpoints(tiny_checkpoints, tmp_path, capsys):
+  out = str(tmp_path / "eval")
+  argv = ["--checkpoints", tiny_checkpoints, "--dataset", "world:tiny", "--out", out]
+  rc = evaluate.main(argv + ["--max_clips", "1", "--seeds", "2", "--frame_stride", "4"] + FAST)
+  assert rc == 0
+  rows = report.load_json(os.path.join(out, "eval_table.json"))
+  assert list(rows) == list(table.ROWS)
+  for row in rows.values():
+    assert list(row) == list(table.COLUMNS)  # every column, in every row
+  gen = rows["generated"]
+  computed = ["psnr", "ssim", "m_lmd", "f_lmd", "cpbd", "emotion_accuracy", "lip_sync_r",
+              "lip_sync_lag", "diversity", "pose_diversity", "blinks_per_min"]  # fmt: skip
+  for c in computed:
+    assert metrics.is_computed(gen[c]) and np.isfinite(gen[c]), (c, gen[c])
+  assert 0.0 <= gen["emotion_accuracy"] <= 1.0 and gen["diversity"] > 0
+  # Without weights: FID / LPIPS / SyncNet say why, in the JSON and the markdown.
+  assert "Inception" in gen["fid"].reason
+  assert "LPIPS" in gen["lpips"].reason and "SyncNet" in gen["lse_c"].reason
+  md = open(os.path.join(out, "eval_table.md")).read()
+  assert all(c in md for c in table.COLUMNS) and "Inception-v3" in md and "n/a [" in md
+  assert os.path.exists(os.path.join(out, "eval_details.json"))
+  assert "psnr" in capsys.readouterr().out
+
+
+def test_perfect_generator_scores_like_the_ground_truth(world_data):
+  """Reference check of the aggregation: a generator that returns the real clip."""
+  inst = table.build_instruments(world_data, 32, classifier_steps=300, landmark_steps=5)
+
+  def perfect(clip, source, seed):
+    del source, seed
+    return {"frames": table.resize_frames(clip["frames"], 32), "exp": clip["exp"],
+            "pose": clip["pose"]}  # fmt: skip
+
+  def still(clip, source, seed):  # the source image and the real coefficients
+    t = clip["exp"].shape[0]
+    return {"frames": np.repeat(source[None], t, 0), "exp": clip["exp"], "pose": clip["pose"]}
+
+  rows, details = table.score(world_data.test, perfect, inst, image_size=32, seeds=[0, 1])
+  gen, gt = rows["generated"], rows["ground truth"]
+  assert gen["psnr"] == math.inf and gen["ssim"] == pytest.approx(1.0, abs=1e-5)
+  for c in ("m_lmd", "f_lmd", "cpbd", "emotion_accuracy", "lip_sync_r", "blinks_per_min"):
+    assert gen[c] == pytest.approx(gt[c], rel=1e-5), c
+  assert gt["emotion_accuracy"] >= 0.75  # 4 held-out clips of 4 emotions; chance is 1/8
+  assert gt["lip_sync_r"] > 0.9 and gt["lip_sync_lag"] == 0  # the world's mouth follows the law
+  assert gen["diversity"] == 0.0 and gen["pose_diversity"] == 0.0  # every seed is the same
+  assert details["clips"] == 4 and details["frames_scored"] == 2 * sum(
+    c["frames"].shape[0] - 1 for c in world_data.test
+  )
+  rows, _ = table.score(world_data.test, still, inst, image_size=32, seeds=[0])
+  for c in ("psnr", "ssim", "m_lmd", "f_lmd"):
+    assert rows["generated"][c] == pytest.approx(rows["source copy"][c], rel=1e-5), c
+  assert isinstance(rows["generated"]["diversity"], metrics.NotComputed)  # one seed
+  assert "seeds" in rows["generated"]["diversity"].reason
+
+
+def test_missing_dlib_gives_a_reason(world_data, monkeypatch):
+  import builtins
+
+  real_import = builtins.__import__
+
+  def no_dlib(name, *a, **k):
+    if name == "dlib":
+      raise ImportError("No module named 'dlib'")
+    return real_import(name, *a, **k)
+
+  monkeypatch.setattr(builtins, "__import__", no_dlib)
+  inst = table.build_instruments(world_data, 32, landmarks="dlib", classifier_steps=1)
+  assert inst.landmarks is None and "dlib" in inst.landmarks_info
+  gen = lambda c, s, seed: {"frames": table.resize_frames(c["frames"], 32), "exp": c["exp"],
+                            "pose": c["pose"]}  # fmt: skip
+  rows, _ = table.score(world_data.test[:1], gen, inst, image_size=32, seeds=[0])
+  assert "dlib" in rows["generated"]["m_lmd"].reason
+  assert "pip install dlib" in rows["ground truth"]["f_lmd"].reason
+
+
+@pytest.mark.parametrize(
+  "argv, message",
+  [
+    (["--checkpoints", "{tmp}/nowhere", "--dataset", "world:tiny"], "does not exist"),
+    (["--checkpoints", "{tmp}", "--dataset", "world:huge"], "Unknown world dataset"),
+    (["--checkpoints", "{tmp}", "--dataset", "nosuch/tiny"], "Unknown dataset"),
+    (
+      [
+        "--checkpoints",
+        "{tmp}",
+        "--dataset",
+        "synthetic_talking_faces/tiny",
+        "--data_dir",
+        "{tmp}/empty",
+      ],
+      "is not prepared",
+    ),  # fmt: skip
+  ],
+)
+def test_bad_input_is_one_error_line(argv, message, tmp_path, capsys):
+  argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--out", str(tmp_path / "o")]
+  assert evaluate.main(argv) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+@pytest.mark.slow  # trains 9 sweep members (compile-dominated)
+def test_ablation_tiny_trains_and_scores_every_sweep_member(tiny_checkpoints, tmp_path):
+  out = str(tmp_path / "abl")
+  argv = ["--ablation", "--preset", "tiny", "--ablation_steps", "1", "--max_clips", "1",
+          "--checkpoints", tiny_checkpoints, "--out", out, "--landmark_steps", "2",
+          "--landmark_frames", "16"]  # fmt: skip
+  assert evaluate.main(argv) == 0
+  rows = report.load_json(os.path.join(out, "ablation.json"))
+  assert list(rows) == [
+    "ExpFlow SMM, data dropout 0.4",
+    "ExpFlow SMM, data dropout 0.0",
+    "ExpFlow GMM, data dropout 0.4",
+    "ExpFlow GMM, data dropout 0.0",
+    "code query full",
+    "code query -W",
+    "code query -phi",
+    "code query -MHCA",
+    "code query -C",
+  ]
+  for name, row in rows.items():
+    assert row["steps"] == 1
+    keys = ("nll_nats_per_dim",) if row["stage"] == "expflow" else ("psnr", "ssim", "code_accuracy")
+    for k in keys:
+      assert _finite_or_inf(row[k]) and np.isfinite(row[k]), (name, k, row[k])
+  assert rows["code query -W"]["W"] is False and rows["code query full"]["W"] is True
+  # Every member really trained: its own workdir holds a checkpoint at the requested step.
+  for stage, n in (("expflow", 4), ("vq_query", 5)):
+    runs = sorted(os.listdir(os.path.join(out, "ablation", stage)))
+    assert len(runs) == n
+    for r in runs:
+      assert os.listdir(os.path.join(out, "ablation", stage, r, "checkpoints")) == ["1"]
+  assert "code query -MHCA" in open(os.path.join(out, "ablation.md")).read()
