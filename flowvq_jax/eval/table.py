@@ -221,18 +221,24 @@ def _tfds_data(
     e = int(ex["emotion"]) if "emotion" in ex else -1
     return e if 0 <= e < len(EMOTIONS) else -1
 
-  test = []
-  src = full["test"]
-  for i in _pick(len(src), max_clips):
-    ex = src[i]
+  def clip_id(ex, i: int) -> str:
     cid = ex.get("clip_id", str(i))
+    return cid.decode() if isinstance(cid, bytes) else str(cid)
+
+  # Records in clip_id order (TFDS stores them shuffled), so --max_clips picks the same clips as
+  # the in-memory world of the same layout.
+  src, ids = full["test"], [clip_id(coeff["test"][i], i) for i in range(len(full["test"]))]
+  order = sorted(range(len(ids)), key=ids.__getitem__)
+  test = []
+  for j in _pick(len(order), max_clips):
+    i = order[j]
+    ex = src[i]
     test.append({
       "frames": np.asarray(ex["frames"], np.uint8),
       "landmarks": np.asarray(ex["landmarks"], np.float32) if has_lms else None,
       "exp": np.asarray(ex["exp"], np.float32), "pose": np.asarray(ex["pose"], np.float32),
       "audio": np.asarray(ex["audio"], np.float32), "emotion": label(ex),
-      "intensity": float(ex.get("intensity", 3)),
-      "clip_id": cid.decode() if isinstance(cid, bytes) else str(cid),
+      "intensity": float(ex.get("intensity", 3)), "clip_id": ids[i],
     })  # fmt: skip
   tr = coeff["train"]
   train = [tr[i] for i in range(len(tr))]
@@ -711,8 +717,14 @@ HIGHER_IS_BETTER = {
 }  # fmt: skip
 
 
-def to_markdown(rows: dict[str, dict[str, Any]], row_label: str = "row") -> str:
-  """A markdown table whose not-computed cells point to numbered notes giving the reasons."""
+def to_markdown(
+  rows: dict[str, dict[str, Any]], row_label: str = "row", higher_is_better=None
+) -> str:
+  """A markdown table whose not-computed cells point to numbered notes giving the reasons.
+
+  `higher_is_better` ({column: True / False / None}, default this table's) sets header arrows.
+  """
+  higher_is_better = HIGHER_IS_BETTER if higher_is_better is None else higher_is_better
   from flowvq_jax.eval import report  # noqa: PLC0415
 
   cols = list(next(iter(rows.values())))
@@ -729,7 +741,7 @@ def to_markdown(rows: dict[str, dict[str, Any]], row_label: str = "row") -> str:
       shown[name][c] = v if isinstance(v, str) else report.format_value(v)
   arrow = {True: " ↑", False: " ↓"}
   lines = [
-    "| " + " | ".join([row_label] + [c + arrow.get(HIGHER_IS_BETTER.get(c), "") for c in cols])
+    "| " + " | ".join([row_label] + [c + arrow.get(higher_is_better.get(c), "") for c in cols])
     + " |",
     "|" + "---|" * (len(cols) + 1),
   ]  # fmt: skip
