@@ -32,9 +32,9 @@ import jax
 PEAK_FLOPS: tuple[tuple[str, float], ...] = (
   ("TPU v6 lite", 918e12),
   ("TPU v6e", 918e12),
-  ("TPU v5p", 459e12),
   ("TPU v5 lite", 197e12),
   ("TPU v5e", 197e12),
+  ("TPU v5", 459e12),  # v5p reports "TPU v5"
   ("TPU v4", 275e12),
   ("TPU v3", 123e12),
   ("TPU v2", 45e12),
@@ -42,8 +42,9 @@ PEAK_FLOPS: tuple[tuple[str, float], ...] = (
   ("H100 PCIe", 756e12),
   ("H100", 989e12),
   ("A100", 312e12),
+  ("L40S", 362e12),
+  ("L40", 181e12),
   ("L4", 121e12),
-  ("A10G", 70e12),
   ("V100", 125e12),  # fp16 tensor cores (no bfloat16)
   ("T4", 65e12),  # fp16 tensor cores (no bfloat16)
 )

@@ -120,6 +120,9 @@ def test_peak_flops_table():
   assert bench_util.peak_flops("NVIDIA H100 PCIe") == 756e12
   assert bench_util.peak_flops("TPU v5 lite") == 197e12
   assert bench_util.peak_flops("TPU v4") == 275e12
+  assert bench_util.peak_flops("TPU v5") == 459e12  # v5p
+  assert bench_util.peak_flops("NVIDIA L40S") == 362e12
+  assert bench_util.peak_flops("NVIDIA L4") == 121e12
   assert bench_util.peak_flops("Some New Chip") is None
 
 
