@@ -2,9 +2,10 @@
 
 `python -m launch.quickstart --workdir DIR [--fast]` (a thin CLI over `run`) does, resumably:
 
-1. **Data.** Preset `synthetic`: builds `synthetic_talking_faces/small_64` (the flows' data) in
-   `DIR/data`; the VQ stages generate the same world's clips in memory. Presets `fast` / `tiny`
-   generate everything in memory.
+1. **Data.** Preset `synthetic`: builds `synthetic_talking_faces/small_64` (the flows' data) and
+   `synthetic_talking_faces/small` (128 px, the VQ stages' data) in `DIR/data` (once; the
+   `data.data_dir` of every TFDS-reading stage points there). Presets `fast` / `tiny` generate the
+   world's clips in memory instead.
 2. **Training.** The four stages of `flowvq_jax.stages.PRESETS[preset]` into `DIR/checkpoints`
    (the layout `flowvq_jax.pipeline.load` reads). A finished stage is skipped, a started one
    resumes from its latest checkpoint.
@@ -23,7 +24,7 @@ What the numbers are (there is no ground-truth video of new audio, so PSNR / SSI
   `world.mouth_from_audio(audio)[:, 0]`, the world's ground-truth jaw opening for any audio.
 * **Emotion accuracy**: an `eval.classifier` window classifier (1 s windows of the 64 expression
   coefficients) is trained on the world's ground-truth expression of training identities; each
-  generated video's emotion is the argmax of its windows' summed logits (`clip_accuracy`). The
+  generated video's emotion is the argmax of its windows' summed logits (as `clip_accuracy`). The
   same classifier on the world's own performance of the held-out audio by the held-out identity
   gives the reference (`emotion_accuracy_world`).
 * **Diversity**: the per-frame standard deviation across the diversity samples, averaged over
@@ -50,7 +51,6 @@ HELDOUT_IDENTITY = 10_000
 HELDOUT_UTTERANCE = 1_000_000
 WORLD_SEED = 0
 MOUTH_DIMS = (0, 1, 2, 15)  # jaw open, lip rounding, lip width, lips part (set by the audio).
-SYNTHETIC_DATASET = "synthetic_talking_faces/small_64"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Settings:
     classifier_identities: training identities of the emotion classifier.
     classifier_steps: its training steps.
     min_video_size: videos are upscaled (nearest) by an integer factor to at least this size.
+    fidelity: the renderer's fusion weight of the source's features (`pipeline.generate`).
   """
 
   seconds: float = 4.0
@@ -78,11 +79,13 @@ class Settings:
   classifier_identities: int = 6
   classifier_steps: int = 300
   min_video_size: int = 128
+  fidelity: float = 0.5
 
 
 PRESET_SETTINGS = {
   "synthetic": Settings(),
-  "fast": Settings(),
+  # The short stage-2 run's fusion blurs the mouth: the codes alone (fidelity 0) show it.
+  "fast": Settings(fidelity=0.0),
   "tiny": Settings(seconds=1.2, classifier_identities=1, classifier_steps=20, min_video_size=32),
 }
 
@@ -247,6 +250,7 @@ def generate_videos(
       temperature=settings.temperature,
       num_samples=n,
       seed=settings.seed,
+      fidelity=settings.fidelity,
       crop="none",
     )
     frames = np.asarray(gen.frames)  # [N, T, S, S, 3]
@@ -389,6 +393,7 @@ def numbers(
       "seconds": float(inputs["audio"].shape[0] / constants.SAMPLE_RATE),
       "intensity": settings.intensity,
       "temperature": settings.temperature,
+      "fidelity": settings.fidelity,
     },
     "classifier": {
       "train_identities": settings.classifier_identities,
@@ -500,7 +505,8 @@ def write_page(path: str, nums: dict[str, Any], meta: dict[str, Any]) -> None:
     div = (
       f"<h2>Diversity: {len(d['samples'])} samples of &ldquo;{e(d['emotion'])}&rdquo;</h2>"
       f'<video src="videos/{e(d["video"])}" controls loop muted style="width:576px"></video>'
-      f'<p class="note">Same audio, image and emotion, different seeds. {per}.</p>'
+      f'<p class="note">Same audio, image and emotion; samples 0-{len(d["samples"]) - 1} of '
+      f"seed {d['samples'][0]['seed']}. {per}.</p>"
     )
   inp = nums["inputs"]
   stages_rows = "".join(
@@ -513,7 +519,7 @@ def write_page(path: str, nums: dict[str, Any], meta: dict[str, Any]) -> None:
 <p>Preset <b>{e(meta.get("preset", ""))}</b>. Source: held-out identity {inp["identity"]} of the
 synthetic world (never trained on), neutral face; audio: held-out sentence {inp["utterance"]}
 ({inp["seconds"]:.1f} s) in that identity's voice. Intensity {inp["intensity"]}, temperature
-{inp["temperature"]}.</p>
+{inp["temperature"]}, renderer fidelity {inp["fidelity"]}.</p>
 <img class="src" src="videos/source.png" alt="source image">
 <h2>One video per emotion</h2><div class="grid">{"".join(cells)}</div>
 {div}
@@ -593,7 +599,7 @@ def run(
     os.path.join(p["videos"], "source.png")
   )
   videos = generate_videos(talker, inputs, p["videos"], settings, log)
-  if not os.path.exists(p["strip"]):
+  if not os.path.exists(p["strip"]) or any(v["frames"] is not None for v in videos.values()):
     write_strip(p["strip"], videos, size=max(64, int(talker.image_size)))
   wall["generation"] = time.perf_counter() - t1
   t2 = time.perf_counter()
@@ -602,9 +608,10 @@ def run(
   nums["preset"] = preset
   nums["stages"] = {s: stages.stage_dir(p["checkpoints"], s) for s in stages.STAGES}
   nums["wall_s"] = wall
+  meta = {"preset": preset, "stages": _stage_summary(stage_specs(workdir, preset))}
+  nums["stage_summary"] = meta["stages"]
   with open(p["numbers"], "w") as f:
     json.dump(nums, f, indent=2)
-  meta = {"preset": preset, "stages": _stage_summary(stage_specs(workdir, preset))}
   write_page(p["page"], nums, meta)
   log(f"[quickstart] {p['page']}")
   return dict(workdir=workdir, preset=preset, page=p["page"], numbers=nums, stages=status,
@@ -616,13 +623,17 @@ def _stage_summary(specs: list[stages.StageSpec]) -> dict[str, str]:
   out = {}
   for spec in specs:
     c = spec.config()
-    text = f"configs/{spec.stage}.py:{spec.arg.split(',stage1=')[0]}, {int(c.train.steps)} steps"
+    text = f"configs/{spec.stage}.py:{spec.arg.split(',stage1=')[0]}"
+    if spec.overrides:
+      text += " + overrides"
+    text += f", {int(c.train.steps)} steps"
     final = os.path.join(spec.workdir, "final_metrics.json")
     if os.path.exists(final):
       with open(final) as f:
         ev = json.load(f).get("eval") or {}
-      keys = [k for k in ("nll_bits_per_dim", "psnr", "ssim", "code_accuracy") if k in ev]
-      if keys:
-        text += "; validation " + ", ".join(f"{k} {float(ev[k]):.3f}" for k in keys)
+      want = ("nll_nats_per_dim", "psnr", "ssim", "code_accuracy")
+      got = {k.split("/")[-1]: v for k, v in ev.items() if k.split("/")[-1] in want}
+      if got:
+        text += "; validation " + ", ".join(f"{k} {float(got[k]):.3f}" for k in want if k in got)
     out[spec.stage] = text
   return out

@@ -160,12 +160,12 @@ def _flow_fast(steps: int) -> dict[str, Any]:
   }
 
 
-def _vq_fast(steps: int, identities: int) -> dict[str, Any]:
-  """The `tiny` VQ stage (32 px) on more identities and longer clips."""
-  mem = {"resolution": 32, "seconds": 1.2, "identities": (identities, 2, 2),
-         "clips_per_identity": 8, "utterances": (16, 4, 4), "world_seed": 0,
-         "workers": 0}  # fmt: skip
-  return {
+def _vq_fast(steps: int, stage1: bool) -> dict[str, Any]:
+  """The `tiny` VQ stage (32 px) on 96 training identities (2 clips of 1.2 s each); stage 1 with
+  a wider autoencoder (ch 32) and 256 codes, its discriminator from half-way."""
+  mem = {"resolution": 32, "seconds": 1.2, "identities": (96, 2, 2), "clips_per_identity": 2,
+         "utterances": (16, 4, 4), "world_seed": 0, "workers": 0}  # fmt: skip
+  out = {
     "data.memory": mem,
     "train.steps": steps,
     "train.log_every": 100,
@@ -174,6 +174,9 @@ def _vq_fast(steps: int, identities: int) -> dict[str, Any]:
     "train.summaries_every": 0,
     "train.progress": False,
   }
+  if stage1:
+    out.update({"model.ch": 32, "model.num_codes": 256, "loss.disc_start": steps // 2})
+  return out
 
 
 def _tiny(steps: int) -> dict[str, Any]:
@@ -182,15 +185,15 @@ def _tiny(steps: int) -> dict[str, Any]:
 
 
 # name -> (config argument per stage, overrides per stage). `synthetic`: the configs' own
-# `synthetic` variants (ExpFlow with the emotion in its context, VQ on in-memory clips);
+# `synthetic` variants (ExpFlow with the emotion in its context) on the prepared TFDS datasets;
 # `fast`: about a quarter of an hour on a 2-core CPU; `tiny`: a few steps, for tests.
 PRESETS: dict[str, tuple[dict[str, str], dict[str, dict[str, Any]]]] = {
   "synthetic": (
     {
       "expflow": "synthetic,emotion_context=true",
       "poseflow": "synthetic",
-      "vq_codebook": "synthetic,memory=true",
-      "vq_query": "synthetic,memory=true",
+      "vq_codebook": "synthetic",
+      "vq_query": "synthetic",
     },
     {},
   ),
@@ -204,8 +207,8 @@ PRESETS: dict[str, tuple[dict[str, str], dict[str, dict[str, Any]]]] = {
     {
       "expflow": _flow_fast(800),
       "poseflow": _flow_fast(300),
-      "vq_codebook": _vq_fast(1000, 24),
-      "vq_query": _vq_fast(1000, 24),
+      "vq_codebook": _vq_fast(1500, stage1=True),
+      "vq_query": _vq_fast(1500, stage1=False),
     },
   ),
   "tiny": ({s: "tiny" for s in STAGES}, {s: _tiny(4) for s in STAGES}),

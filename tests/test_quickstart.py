@@ -62,16 +62,27 @@ def test_writes_videos_page_and_numbers(done):
   assert os.path.exists(os.path.join(workdir, "videos", "strip.png"))
 
 
-def test_rerun_does_no_work(done):
+def test_rerun_does_no_work(done, capsys):
   workdir, _ = done
   files = [os.path.join(workdir, "videos", n + ".mp4") for n in NAMES]
   files += [os.path.join(workdir, f) for f in ("index.html", "quickstart.json")]
   before = {f: os.stat(f).st_mtime_ns for f in files}
-  logs = []
-  out = quickstart.run(workdir, "tiny", log=logs.append)
-  assert not out["did_work"]
+  assert cli.main(["--workdir", workdir, "--preset", "tiny"]) == 0
+  out = capsys.readouterr().out
+  assert "nothing left to do" in out and "quickstart: lip_sync_r" in out
   assert {f: os.stat(f).st_mtime_ns for f in files} == before
-  assert any("nothing left to do" in line for line in logs)
+
+
+def test_synthetic_preset_reads_datasets_built_in_the_workdir(tmp_path):
+  specs = quickstart.stage_specs(str(tmp_path), "synthetic")
+  assert [s.stage for s in specs] == list(stages.STAGES)
+  for spec in specs:
+    data = spec.config().data
+    assert data.source == "tfds" and data.data_dir == os.path.join(str(tmp_path), "data")
+    assert spec.workdir == os.path.join(str(tmp_path), "checkpoints", spec.stage)
+  assert specs[0].config().model.emotion_in_context
+  # The in-memory presets build nothing.
+  assert quickstart.prepare_data(quickstart.stage_specs(str(tmp_path), "fast")) == []
 
 
 def test_bad_workdir_is_an_error(tmp_path, capsys):
