@@ -2,7 +2,7 @@ r"""Speed benchmarks: `python -m launch.benchmark --out FILE.json [--what all] [
 
   python -m launch.benchmark --out bench/bench.json                 # everything (minutes)
   python -m launch.benchmark --what train,render --out bench/b.json
-  python -m launch.benchmark --what all --quick --out /tmp/b.json   # small sizes, seconds
+  python -m launch.benchmark --what all --quick --out quick.json     # small sizes, seconds
   python -m launch.benchmark --what generate --checkpoints DIR --out gen.json
 
 Sections (comma list; `all` = every one but `flow`):
