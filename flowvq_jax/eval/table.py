@@ -450,9 +450,11 @@ def pipeline_generator(
   from flowvq_jax import pipeline  # noqa: PLC0415
 
   def generate(clip: dict[str, Any], source: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    emotion = clip["emotion"] if clip["emotion"] >= 0 else "neutral"
+    labelled = clip["emotion"] >= 0  # unlabelled data (HDTF): neutral, intensity 0
+    emotion = clip["emotion"] if labelled else "neutral"
+    intensity = min(max(float(clip["intensity"]), 0.0), 3.0) if labelled else 0.0
     gen = pipeline.generate(
-      talker, clip["audio"], source, emotion=emotion, intensity=float(clip["intensity"]),
+      talker, clip["audio"], source, emotion=emotion, intensity=intensity,
       pose=pose, temperature=temperature, fidelity=fidelity, num_samples=1, seed=int(seed),
       crop="none",
     )  # fmt: skip
