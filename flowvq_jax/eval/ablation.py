@@ -185,7 +185,11 @@ def _run_ablation(
   members = []
   if "expflow" in stages:
     spec = f"{cdir / 'expflow.py'}:{args['expflow']}"
-    base = _config(spec, {})
+    base = _config(spec, data_over)
+    if base.data.source == "tfds":  # fail before any training when the data is not prepared
+      from flowvq_jax.eval import table  # noqa: PLC0415
+
+      table.check_dataset(str(base.data.name), str(base.data.data_dir), hint="")
     extra = {**_short_run(steps, base.train.steps, base.train.log_every), **data_over}
     members += _members("expflow", spec, root, extra)
   if "vq_query" in stages:

@@ -137,7 +137,9 @@ def parse_world(name: str) -> dict[str, Any]:
   return kw
 
 
-def check_dataset(name: str, data_dir: str | None) -> None:
+def check_dataset(
+  name: str, data_dir: str | None, hint: str = ", or use an in-memory world:tiny"
+) -> None:
   """Fails fast (ValueError) for an unknown or unprepared dataset, before any model loads."""
   if name.startswith("world:"):
     parse_world(name)
@@ -149,7 +151,7 @@ def check_dataset(name: str, data_dir: str | None) -> None:
   if not builder.is_prepared():
     raise ValueError(
       f"{name} is not prepared in {data_dir}; run `python -m launch.prepare_data --dataset "
-      f"{name} --data_dir {data_dir}` (or pass --data_dir, or use an in-memory world:tiny)."
+      f"{name} --data_dir {data_dir}` (or pass --data_dir{hint})."
     )
 
 
