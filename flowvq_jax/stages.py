@@ -186,7 +186,7 @@ def _tiny(steps: int) -> dict[str, Any]:
 
 # name -> (config argument per stage, overrides per stage). `synthetic`: the configs' own
 # `synthetic` variants (ExpFlow with the emotion in its context) on the prepared TFDS datasets;
-# `fast`: about a quarter of an hour on a 2-core CPU; `tiny`: a few steps, for tests.
+# `fast`: 8 min measured on a shared 2-core CPU (docs/quickstart.md); `tiny`: a few steps (tests).
 PRESETS: dict[str, tuple[dict[str, str], dict[str, dict[str, Any]]]] = {
   "synthetic": (
     {

@@ -1,7 +1,7 @@
 r"""Train every stage on the synthetic world and talk with a face it never saw.
 
   python -m launch.quickstart --workdir runs/quickstart          # the `synthetic` configs
-  python -m launch.quickstart --workdir runs/quickstart --fast   # about 15 min on a 2-core CPU
+  python -m launch.quickstart --workdir runs/quickstart --fast   # about 8 min on a 2-core CPU
 
 Writes DIR/checkpoints (the stages layout, for `launch.generate --checkpoints`), DIR/videos
 (one video per emotion and a diversity video, for a held-out identity and sentence),
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     "--workdir", required=True, help="where everything goes (resumed if it exists)"
   )
   parser.add_argument(
-    "--fast", action="store_true", help="smaller stages: about 15 minutes on a 2-core CPU"
+    "--fast", action="store_true", help="smaller stages: about 8 minutes on a 2-core CPU"
   )
   parser.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # 'tiny' for tests
   args = parser.parse_args(argv)
