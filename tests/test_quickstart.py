@@ -85,6 +85,22 @@ def test_synthetic_preset_reads_datasets_built_in_the_workdir(tmp_path):
   assert quickstart.prepare_data(quickstart.stage_specs(str(tmp_path), "fast")) == []
 
 
+def test_prepare_data_builds_each_dataset_once(tmp_path):
+  from flowvq_jax.data import builders
+
+  data = {"data.source": "tfds", "data.name": "synthetic_talking_faces/tiny",
+          "data.data_dir": str(tmp_path / "data")}  # fmt: skip
+  specs = [stages.StageSpec(s, "tiny", str(tmp_path / s), data) for s in ("expflow", "poseflow")]
+  logs = []
+  assert quickstart.prepare_data(specs, log=logs.append) == ["synthetic_talking_faces/tiny"]
+  assert len(logs) == 1
+  builder = builders.get_builder("synthetic_talking_faces/tiny", str(tmp_path / "data"))
+  assert builder.is_prepared()
+  stamp = os.stat(builder.data_dir).st_mtime_ns
+  quickstart.prepare_data(specs, log=logs.append)  # reused, not rebuilt
+  assert os.stat(builder.data_dir).st_mtime_ns == stamp
+
+
 def test_bad_workdir_is_an_error(tmp_path, capsys):
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
