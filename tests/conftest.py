@@ -28,3 +28,14 @@ def tiny_checkpoints(tmp_path_factory) -> str:
   finally:
     jax.config.update("jax_default_prng_impl", old)
   return root
+
+
+@pytest.fixture(scope="module")
+def fast_compiles():
+  """XLA without most optimisations for a module of many tiny, briefly run programs: compile
+  time dominates them and drops several-fold. Use with
+  `pytestmark = pytest.mark.usefixtures("fast_compiles")`."""
+  old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", old)

@@ -52,14 +52,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
   world_seed: int = 0
 
 
-_SIZES = {
-    "tiny": dict(resolution=64, seconds=2.0, identities=(4, 1, 1), clips_per_identity=8,
-                 utterances=(8, 4, 4)),
-    "small": dict(resolution=128, seconds=3.0, identities=(12, 2, 2), clips_per_identity=16,
-                  utterances=(40, 8, 8)),
-    "full": dict(resolution=256, seconds=4.0, identities=(32, 4, 4), clips_per_identity=24,
-                 utterances=(200, 20, 20)),
-}  # fmt: skip
+_SIZES = clip_layout.SIZES
 RESOLUTIONS = (64, 128, 256)
 
 

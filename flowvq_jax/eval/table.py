@@ -59,18 +59,12 @@ import cv2
 import numpy as np
 
 from flowvq_jax.constants import EMOTIONS, SAMPLE_RATE
+from flowvq_jax.data import clip_layout
 from flowvq_jax.eval.metrics import NotComputed
 
-# The clip layouts of `synthetic_talking_faces/<size>` (flowvq_jax/data/synthetic.py), generated
+# The clip layouts of `synthetic_talking_faces/<size>` (flowvq_jax/data/clip_layout.py), generated
 # in memory by `world:<size>[_<px>]`: the same identities, utterances and seeds per split.
-WORLD_SIZES = {
-  "tiny": dict(resolution=64, seconds=2.0, identities=(4, 1, 1), clips_per_identity=8,
-               utterances=(8, 4, 4)),
-  "small": dict(resolution=128, seconds=3.0, identities=(12, 2, 2), clips_per_identity=16,
-                utterances=(40, 8, 8)),
-  "full": dict(resolution=256, seconds=4.0, identities=(32, 4, 4), clips_per_identity=24,
-               utterances=(200, 20, 20)),
-}  # fmt: skip
+WORLD_SIZES = clip_layout.SIZES
 WORLD_RESOLUTIONS = (32, 64, 128, 256)
 COLUMNS = (
   "psnr", "ssim", "m_lmd", "f_lmd", "cpbd", "emotion_accuracy", "lip_sync_r", "lip_sync_lag",

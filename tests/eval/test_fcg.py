@@ -7,7 +7,6 @@ import json
 import os
 import sys
 
-import jax
 import pytest
 
 from flowvq_jax.eval import fcg, report
@@ -16,13 +15,7 @@ from flowvq_jax.train import trainer
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from configs import expflow, poseflow  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def fast_compiles():
-  old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", old)
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 
-import jax
 import numpy as np
 import pytest
 
@@ -15,12 +14,7 @@ from launch import evaluate
 FAST = ["--classifier_steps", "30", "--landmark_steps", "5", "--landmark_frames", "32"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fast_compiles():
-  old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", old)
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 @pytest.fixture(scope="module")

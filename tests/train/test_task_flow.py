@@ -6,7 +6,6 @@ import json
 import os
 import sys
 
-import jax
 import numpy as np
 import pytest
 
@@ -17,14 +16,7 @@ from flowvq_jax.train.tasks import flow as task
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from configs import expflow, poseflow  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def fast_compiles():
-  """Tiny programs run briefly: XLA without most optimisations compiles several times faster."""
-  old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", old)
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 def _losses(workdir):

@@ -18,13 +18,7 @@ SIZE = 32
 WINDOW = 2  # frames each side: 5-frame windows keep the tests small.
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fast_compiles():
-  """Many small programs, briefly run: XLA without most optimisations compiles them faster."""
-  old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", old)
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 def fast_key(seed: int) -> jax.Array:
