@@ -7,8 +7,6 @@ import pytest
 
 from flowvq_jax import stages
 
-TINY_STEPS = 4
-
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> str:
@@ -16,11 +14,7 @@ def tiny_checkpoints(tmp_path_factory) -> str:
   trained for a few steps: real checkpoints for the pipeline, generate and evaluate tests.
   Untrained-quality outputs; about a minute on 2 CPU cores."""
   root = str(tmp_path_factory.mktemp("tiny_checkpoints"))
-  every = {"train.steps": TINY_STEPS, "train.ckpt_every": TINY_STEPS,
-           "train.eval_every": TINY_STEPS, "train.log_every": TINY_STEPS}  # fmt: skip
-  specs = stages.stage_specs(
-    root, {s: "tiny" for s in stages.STAGES}, {s: every for s in stages.STAGES}
-  )
+  specs = stages.preset_specs(root, "tiny")
   old = jax.config.jax_default_prng_impl
   jax.config.update("jax_default_prng_impl", "unsafe_rbg")  # cheaper to compile
   try:
