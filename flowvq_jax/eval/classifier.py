@@ -192,8 +192,18 @@ def accuracy(classifier: dict, windows, labels) -> float:
   return float(np.mean(pred == y))
 
 
+def clip_predictions(classifier: dict, clips: Sequence[np.ndarray]) -> np.ndarray:
+  """One emotion index per clip: the argmax of its windows' summed logits. int `[N]`.
+
+  Args:
+    clips: coefficient sequences, each [T_i >= window, D].
+  """
+  win = int(classifier["config"]["window"])
+  return np.array([int(logits(classifier, make_windows(c, win)).sum(0).argmax()) for c in clips])
+
+
 def clip_accuracy(classifier: dict, clips: Sequence[np.ndarray], labels: Sequence[int]) -> float:
-  """Accuracy per clip: a clip's emotion is the argmax of its windows' summed logits.
+  """Accuracy per clip of `clip_predictions`.
 
   Args:
     clips: coefficient sequences, each [T_i >= window, D].
@@ -201,12 +211,15 @@ def clip_accuracy(classifier: dict, clips: Sequence[np.ndarray], labels: Sequenc
   """
   if len(clips) != len(labels) or not clips:
     raise ValueError(f"Need one label per clip, got {len(clips)} clips, {len(labels)} labels.")
-  win = int(classifier["config"]["window"])
-  hits = [
-    int(logits(classifier, make_windows(c, win)).sum(0).argmax() == emotion_index(lab))
-    for c, lab in zip(clips, labels, strict=True)
-  ]
-  return float(np.mean(hits))
+  truth = np.array([emotion_index(lab) for lab in labels])
+  return float(np.mean(clip_predictions(classifier, clips) == truth))
+
+
+def confusion(truth: Sequence[int], predicted: Sequence[int]) -> np.ndarray:
+  """Counts `[NUM_EMOTIONS, NUM_EMOTIONS]`: row = true emotion, column = predicted."""
+  m = np.zeros((NUM_EMOTIONS, NUM_EMOTIONS), np.int64)
+  np.add.at(m, (np.asarray(truth, np.int64), np.asarray(predicted, np.int64)), 1)
+  return m
 
 
 def save_classifier(classifier: dict, path: str) -> None:

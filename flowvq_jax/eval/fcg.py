@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from flowvq_jax.constants import EMOTIONS
+
 TARGETS = {
   "lip_sync_r": (">=", 0.85),
   "lip_sync_lag": ("==", 0),
@@ -242,7 +244,9 @@ def evaluate(
   clf = clf_lib.train_emotion_classifier(
     np.concatenate(tr_windows), np.concatenate(tr_labels), steps=classifier_steps, seed=0
   )
-  acc_seed = [clf_lib.clip_accuracy(clf, [x[s] for x in exp_samples], labels) for s in range(seeds)]
+  preds = np.stack([clf_lib.clip_predictions(clf, [x[s] for x in exp_samples]) for s in seed_list])
+  acc_seed = [float(np.mean(p == np.asarray(labels))) for p in preds]
+  confusion = clf_lib.confusion(np.tile(labels, seeds), preds.reshape(-1))
   acc_gt = clf_lib.clip_accuracy(clf, [np.asarray(c["exp"], np.float32) for c in clips], labels)
 
   # Diversity across seeds relative to the ground truth's within-emotion std (split clips).
@@ -274,6 +278,13 @@ def evaluate(
     "lip_sync_r_per_seed": lips.mean(0).tolist(),
     "lip_sync_lag_counts": {int(k): int(v) for k, v in zip(*np.unique(lags, return_counts=True))},
     "emotion_accuracy_per_seed": acc_seed,
+    # Over clips x seeds: row = the clip's emotion, column = the classifier's (EMOTIONS order).
+    "emotion_confusion": confusion.tolist(),
+    "emotion_accuracy_per_emotion": {
+      name: float(confusion[k, k] / max(confusion[k].sum(), 1))
+      for k, name in enumerate(EMOTIONS)
+      if confusion[k].sum()
+    },  # fmt: skip
     "classifier_train_windows": int(sum(len(w) for w in tr_windows)),
     "diversity_dims": dims,
   }

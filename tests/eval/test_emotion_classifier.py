@@ -32,7 +32,13 @@ def test_accuracy_on_held_out_identities(trained):
 def test_clip_accuracy_and_save_load(trained, tmp_path):
   world, clf = trained
   clips = [world.sample_clip(102, e, 3, 2.0, seed=3, render_frames=False).exp for e in range(8)]
-  assert C.clip_accuracy(clf, clips, list(range(8))) >= 0.75
+  acc = C.clip_accuracy(clf, clips, list(range(8)))
+  assert acc >= 0.75
+  pred = C.clip_predictions(clf, clips)
+  m = C.confusion(range(8), pred)
+  # One clip per emotion: each row holds one count, the diagonal the hits.
+  np.testing.assert_array_equal(m.sum(1), np.ones(8))
+  assert np.trace(m) / 8 == acc and m[np.arange(8), pred].sum() == 8
   path = str(tmp_path / "clf.msgpack")
   C.save_classifier(clf, path)
   back = C.load_classifier(path)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 
 from flowvq_jax.eval import fcg, report
@@ -58,6 +59,10 @@ def test_run_writes_every_metric(runs, tmp_path, capsys):
   assert (out / "fcg_eval.md").read_text().startswith("# FCG")
   details = json.loads((out / "fcg_details.json").read_text())
   assert details["clips"] == 2 and details["seeds"] == 2
+  # The confusion matrix counts every clip x seed once, and its diagonal is the accuracy.
+  conf = np.asarray(details["emotion_confusion"])
+  assert conf.shape == (8, 8) and conf.sum() == 4
+  assert np.trace(conf) / 4 == pytest.approx(np.mean(details["emotion_accuracy_per_seed"]))
   assert "lip sync r" in capsys.readouterr().out
 
 
