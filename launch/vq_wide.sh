@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Both VQ stages at 128 px on many in-memory world identities, then both evaluations: the
+# recipe behind the single-GPU numbers in docs/vq_codebook.md and docs/vq_query_results.md.
+#
+# Usage: [RUNS=runs/vq_wide] [S1_STEPS=5000] [S2_STEPS=2000] launch/vq_wide.sh [--dry]
+#   RUNS       where the two workdirs (s1, s2) and the evaluations (s1_eval, s2_eval) go
+#   IDS        identities per split (train, validation, test)       default: (160,4,8)
+#   CLIPS      clips of 3 s per identity                            default: 3
+#   WORKERS    processes rendering the world clips                  default: all cores
+#   S1_STEPS   stage-1 steps (batch 16 = 4 clips x 4 frames; no discriminator)
+#   S2_STEPS   stage-2 steps (batch 8; no adversary: the stage-1 critic is untrained)
+# `--dry` runs every command at toy sizes (3 steps, 1 s clips, 4 training identities) to check
+# the chain in a few minutes on a CPU. Stages that exist are resumed, not retrained.
+set -euo pipefail
+RUNS="${RUNS:-runs/vq_wide}"
+IDS="${IDS:-(160,4,8)}"
+CLIPS="${CLIPS:-3}"
+WORKERS="${WORKERS:--1}"
+S1_STEPS="${S1_STEPS:-5000}"
+S2_STEPS="${S2_STEPS:-2000}"
+EXTRA=()
+EVAL_EXTRA=()
+if [[ "${1:-}" == "--dry" ]]; then
+  IDS="(4,1,1)"; CLIPS=1; S1_STEPS=3; S2_STEPS=3
+  EXTRA=(--config.data.memory.seconds=1.0 --config.eval.num_batches=1)
+  EVAL_EXTRA=(--landmark_steps 5)
+fi
+MEM=(--config.data.memory.identities="$IDS" --config.data.memory.clips_per_identity="$CLIPS"
+     --config.data.memory.workers="$WORKERS")
+
+python -m launch.train --config configs/vq_codebook.py:synthetic,memory=true --workdir "$RUNS/s1" \
+  "${MEM[@]}" --config.data.batch_size=16 --config.data.frames_per_clip=4 \
+  --config.data.num_threads=8 --config.data.prefetch=8 --config.train.steps="$S1_STEPS" \
+  --config.loss.disc_start=$((S1_STEPS + 1)) --config.train.eval_every=1500 \
+  --config.train.ckpt_every=1500 "${EXTRA[@]}"
+python -m launch.evaluate --stage vq --workdir "$RUNS/s1" --out "$RUNS/s1_eval" --source memory \
+  --batch_size 64 --frame_stride 2
+python -m launch.train --config "configs/vq_query.py:synthetic,memory=true,stage1=$RUNS/s1" \
+  --workdir "$RUNS/s2" "${MEM[@]}" --config.loss.adv_weight=0 --config.data.num_threads=8 \
+  --config.data.prefetch=8 --config.train.steps="$S2_STEPS" --config.train.eval_every=1000 \
+  --config.train.ckpt_every=1000 --config.optimizer.warmup_steps=200 "${EXTRA[@]}"
+python -m launch.evaluate --stage query --workdir "$RUNS/s2" --out "$RUNS/s2_eval" --source memory \
+  --batch_size 64 --frame_stride 2 "${EVAL_EXTRA[@]}"
