@@ -185,12 +185,13 @@ def _tiny(steps: int) -> dict[str, Any]:
 
 
 # name -> (config argument per stage, overrides per stage). `synthetic`: the configs' own
-# `synthetic` variants (ExpFlow with the emotion in its context) on the prepared TFDS datasets;
+# `synthetic` variants on the prepared TFDS datasets, but ExpFlow's `synthetic_wide` (emotion in
+# its context, 48 in-memory training identities: the FCG targets' measured run, docs/fcg.md);
 # `fast`: 8 min measured on a shared 2-core CPU (docs/quickstart.md); `tiny`: a few steps (tests).
 PRESETS: dict[str, tuple[dict[str, str], dict[str, dict[str, Any]]]] = {
   "synthetic": (
     {
-      "expflow": "synthetic,emotion_context=true",
+      "expflow": "synthetic_wide",
       "poseflow": "synthetic",
       "vq_codebook": "synthetic",
       "vq_query": "synthetic",

@@ -81,6 +81,13 @@ def test_config_arguments():
   assert poseflow.get_config("synthetic").model.prior == "gaussian"
   assert expflow.get_config("synthetic,emotion_context=true").model.emotion_in_context
   assert expflow.get_config("hdtf").data.unlabelled
+  # synthetic_wide: the synthetic flow and emotion context on 48 in-memory training identities.
+  wide, base = expflow.get_config("synthetic_wide"), expflow.get_config("synthetic")
+  assert wide.model.emotion_in_context and wide.data.source == "memory"
+  assert tuple(wide.data.memory.identities) == (48, 2, 2) and wide.train.steps == 1000
+  assert wide.model.to_dict() == dict(base.model.to_dict(), emotion_in_context=True)
+  with pytest.raises(ConfigError, match="synthetic_wide"):
+    poseflow.get_config("synthetic_wide")
   m = expflow.get_config("moglow_size").model
   assert (m.num_steps, m.lstm_layers, m.lstm_width, m.history) == (16, 2, 512, 5)
   assert (2 * m.audio_context + 1) * m.mels_per_frame == 26 and m.mel_bins == 64

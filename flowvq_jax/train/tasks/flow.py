@@ -254,7 +254,7 @@ def eval_metrics(params, batch, rng, config, *, extra=None):
 # Configs (shared by configs/expflow.py and configs/poseflow.py).
 
 VARIANTS = {
-  "exp": ("tiny", "synthetic", "mead", "hdtf", "moglow_size"),
+  "exp": ("tiny", "synthetic", "synthetic_wide", "mead", "hdtf", "moglow_size"),
   "pose": ("tiny", "synthetic", "mead", "hdtf"),
 }
 PRIORS = ("smm", "gmm", "gaussian")
@@ -285,7 +285,9 @@ def base_config(kind: str, arg: str | None):
   if arg.dropout != -1.0 and not 0.0 <= arg.dropout < 1.0:
     raise ConfigError(f"dropout must be in [0, 1), got {arg.dropout}.")
   tiny = v == "tiny"
-  size = {"tiny": "tiny", "synthetic": "synthetic", "moglow_size": "moglow"}.get(v, "moglow")
+  wide = v == "synthetic_wide"  # the `synthetic` flow, emotion in context, 48 identities
+  size = {"tiny": "tiny", "synthetic": "synthetic", "synthetic_wide": "synthetic",
+          "moglow_size": "moglow"}.get(v, "moglow")  # fmt: skip
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.task = "flow"
@@ -301,29 +303,34 @@ def base_config(kind: str, arg: str | None):
     c.model.prior = arg.prior
   if arg.dropout != -1.0:
     c.model.history_dropout = float(arg.dropout)
-  if arg.emotion_context:
+  if arg.emotion_context or wide:
     c.model.emotion_in_context = True  # Emotion embedding in the conditioner's context too.
 
   c.data = ml_collections.ConfigDict()
   c.data.coeffs = kind
-  c.data.source = "memory" if tiny else "tfds"
+  c.data.source = "memory" if (tiny or wide) else "tfds"
   c.data.name = {
     "tiny": "synthetic_talking_faces/tiny",
     "synthetic": "synthetic_talking_faces/small_64",
+    "synthetic_wide": "synthetic_talking_faces/small_64",
     "moglow_size": "synthetic_talking_faces/small_64",
     "mead": "mead/res256",
     "hdtf": "hdtf/res256",
   }[v]
   c.data.data_dir = "~/flowvq_data"
-  c.data.memory = ml_collections.ConfigDict(
-    dict(world_seed=0, seconds=1.2, identities=(2, 1, 1), clips_per_identity=8,
-         utterances=(4, 2, 2))
-  )  # fmt: skip
+  # In-memory world clips: `tiny`'s few short ones; `synthetic_wide`'s are the `small` layout
+  # (16 clips of 3 s per identity, held-out utterance pools) with 48 training identities.
+  mem = dict(world_seed=0, seconds=1.2, identities=(2, 1, 1), clips_per_identity=8,
+             utterances=(4, 2, 2))  # fmt: skip
+  if wide:
+    mem.update(seconds=3.0, identities=(48, 2, 2), clips_per_identity=16, utterances=(40, 8, 8))
+  c.data.memory = ml_collections.ConfigDict(mem)
   c.data.unlabelled = v == "hdtf"  # HDTF has no emotion labels: emotion -1, intensity unknown.
   c.data.normalize = True
   c.data.seed = 0
-  c.data.window = {"tiny": 16, "synthetic": 48, "moglow_size": 100}.get(v, 100)
-  c.data.batch_size = {"tiny": 8, "synthetic": 32, "moglow_size": 16}.get(v, 64)
+  synth = v in ("synthetic", "synthetic_wide")
+  c.data.window = 16 if tiny else 48 if synth else 100
+  c.data.batch_size = {"tiny": 8, "moglow_size": 16}.get(v, 32 if synth else 64)
   c.data.num_threads = 1 if tiny else 2
   c.data.prefetch = 2 if tiny else 4
 
@@ -341,9 +348,10 @@ def base_config(kind: str, arg: str | None):
   c.optimizer.groups = ml_collections.ConfigDict()
 
   c.train = ml_collections.ConfigDict()
-  c.train.steps = {"tiny": 60, "synthetic": 1500 if kind == "exp" else 800, "moglow_size": 100}.get(
-    v, 100_000
-  )
+  c.train.steps = {
+    "tiny": 60, "synthetic": 1500 if kind == "exp" else 800, "synthetic_wide": 1000,
+    "moglow_size": 100,
+  }.get(v, 100_000)  # fmt: skip
   c.train.log_every = 10 if tiny else 100
   c.train.eval_every = 30 if tiny else 250
   c.train.ckpt_every = 30 if tiny else 250
@@ -358,7 +366,7 @@ def base_config(kind: str, arg: str | None):
 
   c.eval = ml_collections.ConfigDict()
   c.eval.split = "validation"
-  c.eval.num_batches = 1 if v in ("tiny", "synthetic") else 8
+  c.eval.num_batches = 1 if (tiny or synth) else 8
   c.eval.use_ema = False
 
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
