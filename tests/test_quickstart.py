@@ -78,7 +78,10 @@ def test_synthetic_preset_reads_datasets_built_in_the_workdir(tmp_path):
   assert [s.stage for s in specs] == list(stages.STAGES)
   for spec in specs:
     data = spec.config().data
-    assert data.source == "tfds" and data.data_dir == os.path.join(str(tmp_path), "data")
+    if spec.stage == "expflow":  # synthetic_wide: 48 identities generated in memory
+      assert data.source == "memory" and tuple(data.memory.identities) == (48, 2, 2)
+    else:
+      assert data.source == "tfds" and data.data_dir == os.path.join(str(tmp_path), "data")
     assert spec.workdir == os.path.join(str(tmp_path), "checkpoints", spec.stage)
   assert specs[0].config().model.emotion_in_context
   # The in-memory presets build nothing.
