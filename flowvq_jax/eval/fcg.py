@@ -1,7 +1,8 @@
 r"""Evaluation of the Flow-based Coefficient Generator (ExpFlow + PoseFlow).
 
   python -m launch.evaluate --stage fcg --expflow RUN --poseflow RUN --out DIR \
-      [--data_dir DIR] [--num_clips N] [--seeds 5] [--nll_runs smm=RUN,gmm=RUN,nodrop=RUN]
+      [--data_dir DIR] [--num_clips N] [--seeds 5] [--temperature T] \
+      [--nll_runs smm=RUN,gmm=RUN,nodrop=RUN]
 
 Reads training workdirs of configs/expflow.py and configs/poseflow.py (their `config.json` and
 latest checkpoint) and, on the held-out `--split` (default `test`: identities AND utterances
@@ -16,7 +17,9 @@ never seen in training), samples every clip's audio with the clip's emotion and 
   emotion_accuracy     clip accuracy of the sampled expressions under the coefficient-window
                        emotion classifier (`flowvq_jax.eval.classifier`) trained on ground-truth
                        windows of the train split (target >= 0.90 over 8 emotions);
-                       `emotion_accuracy_ground_truth`: the classifier on the real test clips
+                       `emotion_accuracy_ground_truth`: the classifier on the real test clips;
+                       `fcg_details.json` adds `emotion_confusion` (true x predicted counts
+                       over clips x seeds) and `emotion_accuracy_per_emotion`
   diversity_ratio      std over seeds of the non-mouth expression dims, relative to the ground
                        truth's within-emotion std (target 0.5-1.5); `pose_diversity_ratio` the same
                        for the 6 pose values
@@ -284,7 +287,7 @@ def evaluate(
       name: float(confusion[k, k] / max(confusion[k].sum(), 1))
       for k, name in enumerate(EMOTIONS)
       if confusion[k].sum()
-    },  # fmt: skip
+    },
     "classifier_train_windows": int(sum(len(w) for w in tr_windows)),
     "diversity_dims": dims,
   }
@@ -346,7 +349,9 @@ def run(args: argparse.Namespace) -> int:
     f"  lip sync r {m['lip_sync_r']:.3f} (worst seed {m['lip_sync_r_min_seed']:.3f}; data "
     f"{m['lip_sync_r_ground_truth']:.3f}), best lag {m['lip_sync_lag']} frames\n"
     f"  emotion accuracy {m['emotion_accuracy']:.3f} (classifier on the real clips: "
-    f"{m['emotion_accuracy_ground_truth']:.3f})\n"
+    f"{m['emotion_accuracy_ground_truth']:.3f}); per emotion: "
+    + ", ".join(f"{k} {v:.2f}" for k, v in out["details"]["emotion_accuracy_per_emotion"].items())
+    + "\n"
     f"  diversity ratio {m['diversity_ratio']:.3f} (semantic dims "
     f"{m['diversity_ratio_semantic']:.3f}), pose {m['pose_diversity_ratio']:.3f}\n"
     f"  targets met: {m['targets_met']}; missed: {m['targets_missed']}\n"

@@ -63,7 +63,8 @@ def test_run_writes_every_metric(runs, tmp_path, capsys):
   conf = np.asarray(details["emotion_confusion"])
   assert conf.shape == (8, 8) and conf.sum() == 4
   assert np.trace(conf) / 4 == pytest.approx(np.mean(details["emotion_accuracy_per_seed"]))
-  assert "lip sync r" in capsys.readouterr().out
+  printed = capsys.readouterr().out
+  assert "lip sync r" in printed and "per emotion: " in printed
 
 
 def test_missing_workdir_is_a_clear_error(runs, tmp_path):
