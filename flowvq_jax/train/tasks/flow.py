@@ -44,8 +44,8 @@ import numpy as np
 from flowvq_jax.configlib import ConfigError
 from flowvq_jax.constants import EXP_DIM, MELS_PER_FRAME, POSE_DIM
 from flowvq_jax.data import audio as audio_lib
+from flowvq_jax.data import clip_layout, pipeline
 from flowvq_jax.data import coeffs as coeffs_lib
-from flowvq_jax.data import pipeline
 from flowvq_jax.flow.model import CoefficientFlow
 
 SPLITS = ("train", "validation", "test")
@@ -323,7 +323,8 @@ def base_config(kind: str, arg: str | None):
   mem = dict(world_seed=0, seconds=1.2, identities=(2, 1, 1), clips_per_identity=8,
              utterances=(4, 2, 2))  # fmt: skip
   if wide:
-    mem.update(seconds=3.0, identities=(48, 2, 2), clips_per_identity=16, utterances=(40, 8, 8))
+    small = {k: val for k, val in clip_layout.SIZES["small"].items() if k != "resolution"}
+    mem.update(small, identities=(48, 2, 2))
   c.data.memory = ml_collections.ConfigDict(mem)
   c.data.unlabelled = v == "hdtf"  # HDTF has no emotion labels: emotion -1, intensity unknown.
   c.data.normalize = True
