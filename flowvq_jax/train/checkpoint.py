@@ -1,6 +1,8 @@
 """Orbax checkpoints of the train state and the per-process data-iterator state.
 
-Layout: `<workdir>/checkpoints/<step>/{state,data,meta}`.
+Layout: `<workdir>/checkpoints/<step>/{state,data,meta}` (a params-only export of a run,
+`flowvq_jax.train.export`, has `<step>/export.json` and `.npz` parts instead; readers here accept
+both).
   state: the `TrainState` as a pytree (params, optimizer, EMA, step, rng, counters), saved
     asynchronously; restored onto any mesh by giving target shardings (a checkpoint written on
     8 devices restores on 1 and back).
@@ -262,7 +264,8 @@ def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
   """The saved train state of `directory` (a run's `checkpoints/`) as numpy arrays.
 
   Needs neither the task nor a mesh: use it to read trained params anywhere, e.g.
-  `load_arrays(f'{workdir}/checkpoints')['params']`. `step` defaults to the latest.
+  `load_arrays(f'{workdir}/checkpoints')['params']`. `step` defaults to the latest. A step
+  written by `flowvq_jax.train.export` yields only the exported entries (`params`, `extra`, ...).
   """
   import numpy as np  # noqa: PLC0415
 
@@ -271,6 +274,10 @@ def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
     step = latest_step(directory)
     if step is None:
       raise FileNotFoundError(f"No checkpoints in {directory}.")
+  from flowvq_jax.train import export  # noqa: PLC0415
+
+  if export.is_export(str(root / str(step))):
+    return export.read(str(root / str(step)))
   path = root / str(step) / "state"
   if not path.exists():
     raise FileNotFoundError(f"No checkpoint state at {path}.")

@@ -40,6 +40,7 @@ import tqdm
 from flowvq_jax.configlib import ConfigError
 from flowvq_jax.train import checkpoint as ckpt_lib
 from flowvq_jax.train import config_util, optim, tasks
+from flowvq_jax.train import export as export_lib
 from flowvq_jax.train import mesh as mesh_lib
 from flowvq_jax.train import metrics as metrics_lib
 from flowvq_jax.train import state as state_lib
@@ -271,6 +272,11 @@ def train(
   pi, pc = jax.process_index(), jax.process_count()
   is_main = pi == 0
   total = int(tc.steps)
+  if export_lib.has_export(os.path.join(workdir, "checkpoints")):
+    raise ConfigError(
+      f"{workdir} is a params-only export (no optimizer state, see flowvq_jax/train/export.py): "
+      "it cannot be trained or resumed. Train in a new workdir."
+    )
   os.makedirs(workdir, exist_ok=True)
   if is_main:
     with open(os.path.join(workdir, "config.json"), "w") as f:

@@ -1,0 +1,225 @@
+"""Params-only exports of a training workdir, in parts of bounded size.
+
+A full checkpoint holds the optimizer moments and (for the VQ stages) the discriminator: the
+128 px stage-1 run's is about 151 MB, of which its autoencoder params are 53 MB. An export keeps
+only the arrays that inference and the next stage read (`params` and `extra` by default, minus
+any `--exclude` prefixes), as a workdir that every reader of trained runs accepts unchanged
+(`checkpoint.load_arrays` / `load_run`, so `stage1=EXPORT`, `launch.evaluate --stage vq
+--workdir EXPORT`, a `flowvq_jax.stages` checkpoints directory):
+
+  EXPORT/config.json                                 the run's resolved config, copied
+  EXPORT/checkpoints/STEP/export.json                format, step, source, per-part sha256
+  EXPORT/checkpoints/STEP/arrays-00000-of-0000N.npz  the arrays, `part_mb` MB per file at most
+
+Parts are plain `.npz` files (keys: index of the leaf in `export.json`'s `leaves`), so a copy
+of at most `part_mb` MB per file can move a run between machines that limit file sizes. A leaf
+bigger than `part_mb` gets a part of its own. Loading checks every part's sha256. A trainer never
+resumes from an export (it has no optimizer state): `trainer.train` refuses such a workdir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+FORMAT = "flowvq_jax.params_export/1"
+INDEX = "export.json"
+# What inference and the next stage read; `ema_params` is empty unless the run kept an EMA.
+DEFAULT_ITEMS = ("params", "extra", "ema_params")
+
+
+def is_export(step_dir: str) -> bool:
+  """Whether `step_dir` (`.../checkpoints/STEP`) holds an export rather than a train state."""
+  return os.path.exists(os.path.join(step_dir, INDEX))
+
+
+def has_export(checkpoint_dir: str) -> bool:
+  """Whether any step of `checkpoint_dir` (a workdir's `checkpoints/`) is an export."""
+  if not os.path.isdir(checkpoint_dir):
+    return False
+  return any(
+    is_export(os.path.join(checkpoint_dir, name))
+    for name in os.listdir(checkpoint_dir)
+    if name.isdigit()
+  )
+
+
+def _flatten(tree: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+  """Nested dicts -> `[(path, leaf)]` in sorted key order (leaves: arrays, scalars, None)."""
+  if isinstance(tree, dict):
+    out = []
+    for key in sorted(tree, key=str):
+      out += _flatten(tree[key], prefix + (str(key),))
+    return out
+  return [(prefix, tree)]
+
+
+def _unflatten(pairs: Sequence[tuple[Sequence[str], Any]]) -> dict[str, Any]:
+  root: dict[str, Any] = {}
+  for path, leaf in pairs:
+    node = root
+    for key in path[:-1]:
+      node = node.setdefault(key, {})
+    node[path[-1]] = leaf
+  return root
+
+
+def _sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
+def select(
+  arrays: dict[str, Any], items: Sequence[str] | None = None, exclude: Sequence[str] = ()
+) -> list[tuple[tuple[str, ...], np.ndarray]]:
+  """The leaves of a loaded train state kept by an export, as `[(path, array)]`.
+
+  Args:
+    arrays: `checkpoint.load_arrays(...)` of a run (top level: params, opt_state, extra, ...).
+    items: top-level entries to keep; each must exist. Default: those of `DEFAULT_ITEMS` the
+      checkpoint has.
+    exclude: '/'-joined path prefixes to drop, e.g. 'params/disc'.
+
+  Raises:
+    ValueError: an unknown item, or an exclude prefix that matches nothing.
+  """
+  if items is None:
+    items = [k for k in DEFAULT_ITEMS if k in arrays]
+  missing = [k for k in items if k not in arrays]
+  if missing:
+    raise ValueError(f"The checkpoint has no {missing}; it holds {sorted(arrays)}.")
+  drops = [tuple(p.strip("/").split("/")) for p in exclude if p.strip("/")]
+  kept, used = [], set()
+  for path, leaf in _flatten({k: arrays[k] for k in items}):
+    hit = [d for d in drops if path[: len(d)] == d]
+    used.update(hit)
+    if hit or leaf is None:
+      continue
+    kept.append((path, np.asarray(leaf)))
+  unused = ["/".join(d) for d in drops if d not in used]
+  if unused:
+    raise ValueError(f"--exclude {unused} matches no array of the exported items {list(items)}.")
+  if not kept:
+    raise ValueError("Nothing left to export.")
+  return kept
+
+
+def write(
+  leaves: Sequence[tuple[tuple[str, ...], np.ndarray]],
+  step_dir: str,
+  *,
+  step: int,
+  part_mb: float = 15.0,
+  source: str = "",
+) -> dict[str, Any]:
+  """Writes `leaves` into `step_dir` as parts of at most `part_mb` MB; returns the index."""
+  if part_mb <= 0:
+    raise ValueError(f"part_mb={part_mb} must be positive.")
+  limit = int(part_mb * 1e6)
+  groups: list[list[int]] = [[]]
+  size = 0
+  for i, (_, a) in enumerate(leaves):
+    if groups[-1] and size + a.nbytes > limit:
+      groups.append([])
+      size = 0
+    groups[-1].append(i)
+    size += a.nbytes
+  os.makedirs(step_dir, exist_ok=True)
+  part_of = {i: j for j, group in enumerate(groups) for i in group}
+  parts = []
+  for j, group in enumerate(groups):
+    name = f"arrays-{j:05d}-of-{len(groups):05d}.npz"
+    path = os.path.join(step_dir, name)
+    np.savez(path, **{str(i): leaves[i][1] for i in group})
+    parts.append({"file": name, "sha256": _sha256(path), "bytes": os.path.getsize(path)})
+  index = {
+    "format": FORMAT,
+    "step": int(step),
+    "source": source,
+    "leaves": [
+      {"path": list(path), "part": part_of[i], "shape": list(a.shape), "dtype": str(a.dtype)}
+      for i, (path, a) in enumerate(leaves)
+    ],
+    "parts": parts,
+  }
+  with open(os.path.join(step_dir, INDEX), "w") as f:
+    json.dump(index, f, indent=1)
+  return index
+
+
+def read(step_dir: str) -> dict[str, Any]:
+  """The arrays of an export step directory as nested dicts of numpy arrays.
+
+  Raises:
+    FileNotFoundError: the index or a part is missing.
+    ValueError: another format, or a part whose sha256 differs (a truncated or mixed-up copy).
+  """
+  path = os.path.join(step_dir, INDEX)
+  with open(path) as f:
+    index = json.load(f)
+  if index.get("format") != FORMAT:
+    raise ValueError(f"{path}: format {index.get('format')!r}, expected {FORMAT!r}.")
+  parts = []
+  for part in index["parts"]:
+    file = os.path.join(step_dir, part["file"])
+    if not os.path.exists(file):
+      raise FileNotFoundError(f"Export part {file} is missing.")
+    if _sha256(file) != part["sha256"]:
+      raise ValueError(f"Export part {file} is damaged: its sha256 differs from {path}'s.")
+    with np.load(file) as z:
+      parts.append({k: z[k] for k in z.files})
+  pairs = [(leaf["path"], parts[leaf["part"]][str(i)]) for i, leaf in enumerate(index["leaves"])]
+  return _unflatten(pairs)
+
+
+def export_run(
+  workdir: str,
+  out: str,
+  *,
+  step: int | None = None,
+  items: Sequence[str] | None = None,
+  exclude: Sequence[str] = (),
+  part_mb: float = 15.0,
+) -> dict[str, Any]:
+  """Exports checkpoint `step` (default: the latest) of training workdir `workdir` to `out`.
+
+  Returns the index (see `write`) plus `out`. `out` must not exist yet or be empty.
+
+  Raises:
+    FileNotFoundError: no such workdir, config.json or checkpoint.
+    FileExistsError: `out` holds files already (nothing is overwritten).
+    ValueError: bad `items` / `exclude`.
+  """
+  from flowvq_jax.train import checkpoint  # noqa: PLC0415
+
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"Workdir {workdir} does not exist.")
+  config = os.path.join(workdir, "config.json")
+  if not os.path.exists(config):
+    raise FileNotFoundError(f"{workdir} has no config.json: not a training workdir.")
+  if os.path.exists(out) and os.listdir(out):
+    raise FileExistsError(f"{out} is not empty; export into a new directory.")
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  step = checkpoint.latest_step(ckpt_dir) if step is None else int(step)
+  if step is None:
+    raise FileNotFoundError(f"No checkpoints in {ckpt_dir} (train {workdir} first).")
+  leaves = select(checkpoint.load_arrays(ckpt_dir, step), items, exclude)
+  os.makedirs(out, exist_ok=True)
+  shutil.copyfile(config, os.path.join(out, "config.json"))
+  index = write(
+    leaves,
+    os.path.join(out, "checkpoints", str(step)),
+    step=step,
+    part_mb=part_mb,
+    source=os.path.abspath(workdir),
+  )
+  return dict(index, out=out)
