@@ -2,13 +2,19 @@
 # Both VQ stages at 128 px on many in-memory world identities, then both evaluations: the
 # recipe behind the single-GPU numbers in docs/vq_codebook.md and docs/vq_query_results.md.
 #
-# Usage: [RUNS=runs/vq_wide] [S1_STEPS=5000] [S2_STEPS=2000] launch/vq_wide.sh [--dry]
-#   RUNS       where the two workdirs (s1, s2) and the evaluations (s1_eval, s2_eval) go
+# Usage: [RUNS=runs/vq_wide] [STAGES="1 2"] [S1_STEPS=5000] [S2_STEPS=2000] launch/vq_wide.sh [--dry]
+#   RUNS       where the workdirs (s1, s2), the evaluations (s1_eval, s2_eval) and the stage-1
+#              params export (s1_export) go
+#   STAGES     which stages to train and evaluate: "1 2" (default), "1" or "2"
+#   S1         the stage-1 run stage 2 reads: a workdir or a params export    default: $RUNS/s1
 #   IDS        identities per split (train, validation, test)       default: (160,4,8)
 #   CLIPS      clips of 3 s per identity                            default: 3
 #   WORKERS    processes rendering the world clips                  default: all cores
 #   S1_STEPS   stage-1 steps (batch 16 = 4 clips x 4 frames; no discriminator)
 #   S2_STEPS   stage-2 steps (batch 8; no adversary: the stage-1 critic is untrained)
+# Stage 1 ends with `launch.export` of its autoencoder params (53 MB at 128 px, in parts of at
+# most 15 MB, no optimizer state, no critic) to $RUNS/s1_export, so the stages can run on two
+# machines: `STAGES=1` on the first, then `STAGES=2 S1=<the copied s1_export>` on the second.
 # `--dry` runs every command at toy sizes (3 steps, 1 s clips, 4 training identities) to check
 # the chain in a few minutes on a CPU. Stages that exist are resumed, not retrained.
 set -euo pipefail
@@ -18,6 +24,7 @@ CLIPS="${CLIPS:-3}"
 WORKERS="${WORKERS:--1}"
 S1_STEPS="${S1_STEPS:-5000}"
 S2_STEPS="${S2_STEPS:-2000}"
+STAGES="${STAGES:-1 2}"
 EXTRA=()
 EVAL_EXTRA=()
 if [[ "${1:-}" == "--dry" ]]; then
@@ -28,16 +35,23 @@ fi
 MEM=(--config.data.memory.identities="$IDS" --config.data.memory.clips_per_identity="$CLIPS"
      --config.data.memory.workers="$WORKERS")
 
-python -m launch.train --config configs/vq_codebook.py:synthetic,memory=true --workdir "$RUNS/s1" \
-  "${MEM[@]}" --config.data.batch_size=16 --config.data.frames_per_clip=4 \
-  --config.data.num_threads=8 --config.data.prefetch=8 --config.train.steps="$S1_STEPS" \
-  --config.loss.disc_start=$((S1_STEPS + 1)) --config.train.eval_every=1500 \
-  --config.train.ckpt_every=1500 "${EXTRA[@]}"
-python -m launch.evaluate --stage vq --workdir "$RUNS/s1" --out "$RUNS/s1_eval" --source memory \
-  --batch_size 64 --frame_stride 2
-python -m launch.train --config "configs/vq_query.py:synthetic,memory=true,stage1=$RUNS/s1" \
-  --workdir "$RUNS/s2" "${MEM[@]}" --config.loss.adv_weight=0 --config.data.num_threads=8 \
-  --config.data.prefetch=8 --config.train.steps="$S2_STEPS" --config.train.eval_every=1000 \
-  --config.train.ckpt_every=1000 --config.optimizer.warmup_steps=200 "${EXTRA[@]}"
-python -m launch.evaluate --stage query --workdir "$RUNS/s2" --out "$RUNS/s2_eval" --source memory \
-  --batch_size 64 --frame_stride 2 "${EVAL_EXTRA[@]}"
+S1="${S1:-$RUNS/s1}"
+if [[ " $STAGES " == *" 1 "* ]]; then
+  python -m launch.train --config configs/vq_codebook.py:synthetic,memory=true --workdir "$S1" \
+    "${MEM[@]}" --config.data.batch_size=16 --config.data.frames_per_clip=4 \
+    --config.data.num_threads=8 --config.data.prefetch=8 --config.train.steps="$S1_STEPS" \
+    --config.loss.disc_start=$((S1_STEPS + 1)) --config.train.eval_every=1500 \
+    --config.train.ckpt_every=1500 "${EXTRA[@]}"
+  python -m launch.evaluate --stage vq --workdir "$S1" --out "$RUNS/s1_eval" --source memory \
+    --batch_size 64 --frame_stride 2
+  rm -rf "$RUNS/s1_export"
+  python -m launch.export --workdir "$S1" --out "$RUNS/s1_export" --exclude params/disc
+fi
+if [[ " $STAGES " == *" 2 "* ]]; then
+  python -m launch.train --config "configs/vq_query.py:synthetic,memory=true,stage1=$S1" \
+    --workdir "$RUNS/s2" "${MEM[@]}" --config.loss.adv_weight=0 --config.data.num_threads=8 \
+    --config.data.prefetch=8 --config.train.steps="$S2_STEPS" --config.train.eval_every=1000 \
+    --config.train.ckpt_every=1000 --config.optimizer.warmup_steps=200 "${EXTRA[@]}"
+  python -m launch.evaluate --stage query --workdir "$RUNS/s2" --out "$RUNS/s2_eval" \
+    --source memory --batch_size 64 --frame_stride 2 "${EVAL_EXTRA[@]}"
+fi

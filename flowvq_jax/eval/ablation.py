@@ -15,12 +15,17 @@ Members (the `get_sweep` of the configs, expanded by `flowvq_jax.train.sweep.pla
             regressor trained on the train split and shared by all members)
 
 Presets: `tiny` (the configs' tiny variants, in-memory world clips; seconds per member on a
-CPU) and `synthetic` (the `synthetic` variants: ExpFlow on the prepared
-`synthetic_talking_faces/small_64` in `--data_dir`, code query on in-memory 128 px clips;
-hours). `--ablation_steps N` sets every member's training steps (default: the config's). The
+CPU), `fast` (the quickstart's `--fast` stages: 32 px VQ stages, stage 1 on 96 identities; code
+query for 2000 steps on 3 s clips, scored on 8 identities neither stage saw; about 5 minutes per
+code-query member on a 2-core CPU) and `synthetic` (the `synthetic` variants: ExpFlow on the
+prepared `synthetic_talking_faces/small_64` in `--data_dir`, code query on in-memory 128 px clips;
+hours). `--ablation_steps N` sets every member's training steps (default: the preset's). The
 stage-1 codebook is `--stage1 RUN`, else `--checkpoints DIR`'s `vq_codebook`, else trained here
-with the preset (and `--ablation_steps`). Runs live in OUT/ablation/<stage>/<member>; finished
-runs are reused, interrupted ones resume. Writes OUT/ablation.json and OUT/ablation.md.
+with the preset (and `--ablation_steps`). `--ablation_seeds N` trains every member with seeds
+0..N-1 (the codebook stays one run): the JSON gives the mean, the markdown `mean ± std` (sample
+std). Runs live in OUT/ablation/<stage>/<member>[_seed<s>] (seed 0 keeps the bare name);
+finished runs are reused, interrupted ones resume. Writes OUT/ablation.json (means),
+OUT/ablation.md and OUT/ablation_details.json (every seed's scores).
 """
 
 from __future__ import annotations
@@ -34,8 +39,35 @@ from typing import Any
 
 from flowvq_jax.eval.metrics import NotComputed
 
+# Code-query data of the `fast` preset: 3 s clips, 8 test identities (98-105) that the preset's
+# stage 1 (trained on identities 0-95, `flowvq_jax.stages._vq_fast`) never saw.
+FAST_QUERY_DATA = {
+  "data.memory.identities": (96, 2, 8),
+  "data.memory.clips_per_identity": 2,
+  "data.memory.seconds": 3.0,
+  "train.steps": 2000,
+}
+
+
+def _fast_preset() -> dict[str, Any]:
+  """The quickstart's `--fast` configs and overrides (`flowvq_jax.stages.PRESETS['fast']`)."""
+  from flowvq_jax import stages  # noqa: PLC0415
+
+  args, overrides = stages.PRESETS["fast"]
+  return {
+    "fast_compile": False,
+    **{k: args[k] for k in ("expflow", "vq_codebook", "vq_query")},
+    "overrides": {
+      "expflow": overrides["expflow"],
+      "vq_codebook": overrides["vq_codebook"],
+      "vq_query": {**overrides["vq_query"], **FAST_QUERY_DATA},
+    },
+  }
+
+
 PRESETS = {
   "tiny": {"expflow": "tiny", "vq_codebook": "tiny", "vq_query": "tiny", "fast_compile": True},
+  "fast": _fast_preset(),
   "synthetic": {
     "fast_compile": False,
     "expflow": "synthetic",
@@ -45,8 +77,8 @@ PRESETS = {
 }
 QUERY_SWITCHES = {"use_warp": "W", "use_mapping": "phi", "use_mhca": "MHCA", "use_codebook": "C"}
 COLUMNS = (
-  "stage", "prior", "history_dropout", "W", "phi", "MHCA", "C", "steps", "nll_nats_per_dim",
-  "nll_bits_per_dim", "psnr", "ssim", "code_accuracy", "l1", "m_lmd", "f_lmd",
+  "stage", "prior", "history_dropout", "W", "phi", "MHCA", "C", "steps", "seeds",
+  "nll_nats_per_dim", "nll_bits_per_dim", "psnr", "ssim", "code_accuracy", "l1", "m_lmd", "f_lmd",
 )  # fmt: skip
 FLOW_METRICS = ("nll_nats_per_dim", "nll_bits_per_dim")
 QUERY_METRICS = ("psnr", "ssim", "code_accuracy", "l1", "m_lmd", "f_lmd")
@@ -63,6 +95,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
   g.add_argument("--stage1", default=None, help="a trained vq_codebook run for the query members")
   g.add_argument(
     "--stages", default="expflow,vq_query", help="which sweeps: expflow, vq_query or both"
+  )
+  g.add_argument(
+    "--ablation_seeds", type=int, default=1, help="seeds per member (mean, std over them)"
   )
 
 
@@ -135,12 +170,56 @@ def _row_name(m: dict[str, Any]) -> str:
   return "code query " + ("full" if not off else " ".join(f"-{x}" for x in off))
 
 
-def run_ablation(out: str, *, preset: str = "tiny", **kwargs) -> dict[str, dict[str, Any]]:
-  """Trains and evaluates every member (module docstring); returns {member: {column: value}}.
+def _metrics_of(stage: str) -> tuple[str, ...]:
+  return FLOW_METRICS if stage == "expflow" else QUERY_METRICS
 
-  Keyword arguments: steps (0: the configs'), stage1, checkpoints, data_dir, stages, max_clips,
-  landmark_steps, landmark_frames, log. The `tiny` preset compiles with most XLA optimizations
-  off (`fast_compile`): its runs are dominated by compilation.
+
+def _mean_std(per_seed: list[dict[str, Any]], row: dict[str, Any]):
+  """`({metric: mean}, {metric: sample std (0 for one seed)})` over the seeds' scores."""
+  import numpy as np  # noqa: PLC0415
+
+  keys = _metrics_of(row["stage"])
+  values = {k: np.asarray([float(r[k]) for r in per_seed]) for k in keys}
+  std = {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()}
+  return {k: float(v.mean()) for k, v in values.items()}, std
+
+
+def _member_row(m: dict[str, Any], per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+  """One table row (`COLUMNS`): the member's switches and the mean of its seeds' scores."""
+  o = m["overrides"]
+  row: dict[str, Any] = {"stage": m["stage"], "seeds": len(per_seed), "steps": per_seed[0]["step"]}
+  if m["stage"] == "expflow":
+    row.update(prior=str(o["model.prior"]), history_dropout=float(o["model.history_dropout"]))
+    row.update({k: "" for k in QUERY_SWITCHES.values()})
+    row.update({k: NotComputed("an image metric; this is a flow member") for k in QUERY_METRICS})
+  else:
+    row.update(prior="", history_dropout="")
+    row.update({name: bool(o[f"model.{k}"]) for k, name in QUERY_SWITCHES.items()})
+    why = NotComputed("a flow likelihood; this is a code-query member")
+    row.update({k: why for k in FLOW_METRICS})
+  row.update(_mean_std(per_seed, row)[0])
+  return {c: row[c] for c in COLUMNS}
+
+
+def markdown_rows(rows: dict[str, dict[str, Any]], details: dict[str, Any]) -> dict[str, dict]:
+  """Rows for the markdown table: with several seeds, each score as `mean ± std`."""
+  shown = {}
+  for name, row in rows.items():
+    shown[name] = dict(row)
+    if row["seeds"] > 1:
+      d = details[name]
+      shown[name].update({k: f"{d['mean'][k]:.4g} ± {d['std'][k]:.2g}" for k in d["mean"]})
+  return shown
+
+
+def run_ablation(out: str, *, preset: str = "tiny", **kwargs):
+  """Trains and evaluates every member (module docstring).
+
+  Returns `(rows, details)`: `{member: {column: value}}` (scores: the mean over seeds) and
+  `{member: {'name', 'seeds': [per-seed scores, step, workdir, train_seconds], 'mean', 'std'}}`.
+  Keyword arguments: steps (0: the preset's), stage1, checkpoints, data_dir, stages, max_clips,
+  seeds, landmark_steps, landmark_frames, log. The `tiny` preset compiles with most XLA
+  optimizations off (`fast_compile`): its runs are dominated by compilation.
   """
   if preset not in PRESETS:
     raise ValueError(f"Unknown --preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
@@ -158,6 +237,7 @@ def _run_ablation(
   data_dir: str | None = None,
   stages: tuple[str, ...] = ("expflow", "vq_query"),
   max_clips: int = 0,
+  seeds: int = 1,
   landmark_steps: int = 400,
   landmark_frames: int = 2048,
   log=print,
@@ -177,75 +257,75 @@ def _run_ablation(
     raise ValueError(f"--stages must name expflow and/or vq_query, got {','.join(stages)!r}.")
   if steps < 0:
     raise ValueError(f"--ablation_steps must be >= 0, got {steps}.")
+  if seeds < 1:
+    raise ValueError(f"--ablation_seeds must be >= 1, got {seeds}.")
   root = os.path.join(out, "ablation")
   cdir = stages_lib.CONFIGS_DIR
   args = PRESETS[preset]
+  preset_over = args.get("overrides", {})
   data_over = {"data.data_dir": data_dir} if data_dir else {}
 
   members = []
   if "expflow" in stages:
     spec = f"{cdir / 'expflow.py'}:{args['expflow']}"
-    base = _config(spec, data_over)
+    over = {**preset_over.get("expflow", {}), **data_over}
+    base = _config(spec, over)
     if base.data.source == "tfds":  # fail before any training when the data is not prepared
       from flowvq_jax.eval import table  # noqa: PLC0415
 
       table.check_dataset(str(base.data.name), str(base.data.data_dir), hint="")
-    extra = {**_short_run(steps, base.train.steps, base.train.log_every), **data_over}
+    extra = {**over, **_short_run(steps, base.train.steps, base.train.log_every)}
     members += _members("expflow", spec, root, extra)
   if "vq_query" in stages:
     if stage1 is None and checkpoints:
       stage1 = stages_lib.stage_dir(checkpoints, "vq_codebook")
     if stage1 is None:
       s1_spec = f"{cdir / 'vq_codebook.py'}:{args['vq_codebook']}"
-      s1_base = _config(s1_spec, {})
+      s1_over = preset_over.get("vq_codebook", {})
+      s1_base = _config(s1_spec, s1_over)
       stage1 = os.path.join(root, "vq_codebook")
-      _train(s1_spec, _short_run(steps, s1_base.train.steps, s1_base.train.log_every), stage1, log)
+      short = _short_run(steps, s1_base.train.steps, s1_base.train.log_every)
+      _train(s1_spec, {**s1_over, **short}, stage1, log)
     elif not os.path.isdir(stage1):
       raise FileNotFoundError(f"The stage-1 run {stage1} does not exist.")
     spec = f"{cdir / 'vq_query.py'}:{args['vq_query']},stage1={stage1}"
-    base = _config(spec, {})
-    extra = _short_run(steps, base.train.steps, base.train.log_every)
+    over = preset_over.get("vq_query", {})
+    base = _config(spec, over)
+    extra = {**over, **_short_run(steps, base.train.steps, base.train.log_every)}
     members += _members("vq_query", spec, root, extra)
 
   rows: dict[str, dict[str, Any]] = {}
   regressor, details = None, {}
   for m in members:
-    seconds = _train(m["spec"], m["all_overrides"], m["workdir"], log)
-    o = m["overrides"]
-    row: dict[str, Any] = {"stage": m["stage"]}
-    if m["stage"] == "expflow":
-      cfg, params, step = fcg.load_run(m["workdir"])
-      nll = fcg.heldout_nll(cfg, params, "test")
-      row.update(prior=str(o["model.prior"]), history_dropout=float(o["model.history_dropout"]))
-      row.update({k: "" for k in QUERY_SWITCHES.values()})
-      row["steps"] = step
-      row.update({k: float(nll[k]) for k in FLOW_METRICS})
-      row.update({k: NotComputed("an image metric; this is a flow member") for k in QUERY_METRICS})
-      details[m["name"]] = {"workdir": m["workdir"], "train_seconds": seconds, **nll}
-    else:
-      cfg, params, s1_params, step = query_eval.load_run(m["workdir"])
-      source, stats = query_task.clip_source(cfg.data, "test")
-      if regressor is None:
-        regressor = query_eval.train_regressor(cfg, landmark_steps, landmark_frames)
-      res, _ = query_eval.evaluate(
-        cfg, params, s1_params, source, stats if cfg.data.get("normalize", True) else None,
-        regressor, max_clips=max_clips, fidelity=float(cfg.eval.get("fidelity", 1.0)), grid=1,
-      )  # fmt: skip
-      row.update(prior="", history_dropout="")
-      row.update({name: bool(o[f"model.{k}"]) for k, name in QUERY_SWITCHES.items()})
-      row["steps"] = step
-      why = NotComputed("a flow likelihood; this is a code-query member")
-      row.update({k: why for k in FLOW_METRICS})
-      row.update({k: float(res[k]) for k in QUERY_METRICS})
-      details[m["name"]] = {"workdir": m["workdir"], "train_seconds": seconds, **res}
-    rows[_row_name(m)] = {c: row[c] for c in COLUMNS}
+    per_seed = []
+    for seed in range(seeds):
+      workdir = m["workdir"] + (f"_seed{seed}" if seed else "")
+      overrides = {**m["all_overrides"], "seed": seed}
+      seconds = _train(m["spec"], overrides, workdir, log)
+      if m["stage"] == "expflow":
+        cfg, params, step = fcg.load_run(workdir)
+        scores = {k: float(v) for k, v in fcg.heldout_nll(cfg, params, "test").items()}
+      else:
+        cfg, params, s1_params, step = query_eval.load_run(workdir)
+        source, stats = query_task.clip_source(cfg.data, "test")
+        if regressor is None:
+          regressor = query_eval.train_regressor(cfg, landmark_steps, landmark_frames)
+        scores, _ = query_eval.evaluate(
+          cfg, params, s1_params, source, stats if cfg.data.get("normalize", True) else None,
+          regressor, max_clips=max_clips, fidelity=float(cfg.eval.get("fidelity", 1.0)), grid=1,
+        )  # fmt: skip
+      per_seed.append(dict(scores, seed=seed, step=step, workdir=workdir, train_seconds=seconds))
+    row = _member_row(m, per_seed)
+    mean, std = _mean_std(per_seed, row)
+    details[_row_name(m)] = {"name": m["name"], "seeds": per_seed, "mean": mean, "std": std}
+    rows[_row_name(m)] = row
     if not all(np.isfinite(v) for v in row.values() if isinstance(v, float)):
       log(f"[ablation] warning: non-finite metric in {m['name']}: {row}")
   with open(os.path.join(out, "ablation_details.json"), "w") as f:
     from flowvq_jax.eval import report  # noqa: PLC0415
 
     json.dump(report.to_jsonable(details), f, indent=2)
-  return rows
+  return rows, details
 
 
 def run(args: argparse.Namespace) -> int:
@@ -257,15 +337,20 @@ def run(args: argparse.Namespace) -> int:
     raise FileNotFoundError(f"--checkpoints {args.checkpoints} does not exist.")
   os.makedirs(args.out, exist_ok=True)
   stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
-  rows = run_ablation(
+  rows, details = run_ablation(
     args.out, preset=args.preset, steps=args.ablation_steps, stage1=args.stage1,
     checkpoints=args.checkpoints, data_dir=args.data_dir, stages=stages,
-    max_clips=args.max_clips, landmark_steps=args.landmark_steps,
+    max_clips=args.max_clips, seeds=args.ablation_seeds, landmark_steps=args.landmark_steps,
     landmark_frames=args.landmark_frames,
   )  # fmt: skip
-  steps = args.ablation_steps or "the configs' own"
-  title = f"Ablations on the synthetic world (preset {args.preset}, {steps} training steps)"
-  md = table.to_markdown(rows, row_label="member", higher_is_better=HIGHER_IS_BETTER)
+  steps = args.ablation_steps or "the preset's"
+  title = (
+    f"Ablations on the synthetic world (preset {args.preset}, {steps} training steps, "
+    f"{args.ablation_seeds} seed{'s' if args.ablation_seeds > 1 else ''} per member)"
+  )
+  md = table.to_markdown(
+    markdown_rows(rows, details), row_label="member", higher_is_better=HIGHER_IS_BETTER
+  )
   paths = {
     "json": os.path.join(args.out, "ablation.json"),
     "md": os.path.join(args.out, "ablation.md"),

@@ -159,3 +159,29 @@ def test_ablation_tiny_trains_and_scores_every_sweep_member(tiny_checkpoints, tm
     for r in runs:
       assert os.listdir(os.path.join(out, "ablation", stage, r, "checkpoints")) == ["1"]
   assert "code query -MHCA" in open(os.path.join(out, "ablation.md")).read()
+
+
+def test_ablation_rows_average_seeds_and_show_spread():
+  from flowvq_jax.eval import ablation  # noqa: PLC0415
+
+  m = {
+    "stage": "vq_query",
+    "overrides": {f"model.{k}": k != "use_warp" for k in ablation.QUERY_SWITCHES},
+  }
+  scores = [
+    dict(psnr=20.0, ssim=0.70, code_accuracy=0.5, l1=0.1, m_lmd=3.0, f_lmd=2.0),
+    dict(psnr=22.0, ssim=0.74, code_accuracy=0.6, l1=0.2, m_lmd=5.0, f_lmd=4.0),
+  ]
+  per_seed = [dict(s, step=7) for s in scores]
+  row = ablation._member_row(m, per_seed)
+  assert list(row) == list(ablation.COLUMNS)
+  assert row["seeds"] == 2 and row["steps"] == 7 and row["W"] is False and row["C"] is True
+  np.testing.assert_allclose([row["psnr"], row["ssim"], row["m_lmd"]], [21.0, 0.72, 4.0])
+  mean, std = ablation._mean_std(per_seed, row)
+  np.testing.assert_allclose(std["psnr"], np.sqrt(2.0))  # sample std of (20, 22)
+  details = {"code query -W": {"mean": mean, "std": std}}
+  shown = ablation.markdown_rows({"code query -W": row}, details)["code query -W"]
+  assert shown["psnr"] == "21 ± 1.4" and shown["ssim"] == "0.72 ± 0.028"
+  one = ablation._member_row(m, per_seed[:1])
+  assert one["seeds"] == 1 and one["psnr"] == 20.0
+  assert ablation.markdown_rows({"x": one}, {})["x"]["psnr"] == 20.0  # one seed: plain number

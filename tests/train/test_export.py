@@ -64,7 +64,9 @@ def test_round_trip_in_bounded_parts(exported):
 
 def test_stage2_and_stage1_evaluation_read_the_export(exported):
   wd, out = exported
-  cfg = config_util.load_config(os.path.join(REPO, "configs", "vq_query.py") + f":tiny,stage1={out}")
+  cfg = config_util.load_config(
+    os.path.join(REPO, "configs", "vq_query.py") + f":tiny,stage1={out}"
+  )
   via_export = vq_query.load_stage1(cfg)
   cfg.model.stage1_workdir = wd
   assert _equal(via_export, vq_query.load_stage1(cfg))
