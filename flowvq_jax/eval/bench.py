@@ -6,6 +6,7 @@
 Sections (`SECTIONS`; `all` is every one but `flow`, whose rows `sample` and `moglow` cover):
 
   train         one training step of each stage at its `synthetic` config (`bench_train`)
+  input         each stage's train iterator alone, batches/s at the same configs (`bench_input`)
   sample        ExpFlow / PoseFlow sampling of 10 s of coefficients (`bench_flow.sample_rows`)
   scan_vs_loop  the chunked `lax.scan` sampler against a frame-by-frame Python loop
   growth        sampling time and memory against clip length (10 s - 10 min) and batch size,
@@ -42,6 +43,7 @@ from flowvq_jax.eval import bench_util as U
 
 SECTIONS = (
   "train",
+  "input",
   "sample",
   "scan_vs_loop",
   "growth",
@@ -159,7 +161,7 @@ def run(
     build_dir: where `generate` builds (or reuses) its one-step checkpoints when `checkpoints`
       is None; None: a temporary directory.
   """
-  from flowvq_jax.eval import bench_flow, bench_render, bench_train  # noqa: PLC0415
+  from flowvq_jax.eval import bench_flow, bench_input, bench_render, bench_train  # noqa: PLC0415
 
   d = os.path.dirname(out)
   if d:
@@ -176,6 +178,7 @@ def run(
   }
   fns: dict[str, Callable[[], Any]] = {
     "train": lambda: bench_train.run(quick, repeats),
+    "input": lambda: bench_input.run(quick),
     "sample": lambda: bench_flow.sample_rows(quick, repeats),
     "scan_vs_loop": lambda: bench_flow.scan_vs_loop(quick, repeats),
     "growth": lambda: bench_flow.growth_rows(quick, min(repeats, 2)),
@@ -217,6 +220,8 @@ def _run_sections(sections, fns, results, out, log) -> None:
 _COLS = {
   "train": ("stage", "config", "params", "batch", "compile_s", "step_s", "examples_per_s",
             "frames_per_s", "flops", "gflops_per_s", "peak_share", "xla_mib", "peak_mem_mib"),
+  "input": ("stage", "config", "batch", "threads", "clips", "setup_s", "batches_per_s",
+            "examples_per_s", "mib_per_batch"),
   "sample": ("kind", "config", "frames", "batch", "compile_s", "sample_s", "rtf", "frames_per_s",
              "flops", "gflops_per_s", "peak_share", "chunk_xla_mib", "peak_mem_mib"),
   "scan_vs_loop": ("kind", "config", "frames", "chunk_size", "scan_s", "loop_s", "loop_over_scan",

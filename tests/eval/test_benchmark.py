@@ -39,6 +39,11 @@ def test_all_quick_writes_every_section(quick_run):
     for k in ("compile_s", "step_s", "examples_per_s", "flops", "xla_mib"):
       assert _positive(r[k]), (r["stage"], k, r[k])
     assert r["peak_mem_mib"] >= 0 and r["memory_source"]
+  feed = {r["stage"]: r for r in res["input"]}
+  assert set(feed) == set(train)
+  for r in feed.values():  # a batch of the stage's own shape, produced at a measured rate
+    assert _positive(r["batches_per_s"]) and _positive(r["mib_per_batch"]), r
+    assert r["batch"].split("x")[0] == train[r["stage"]]["batch"].split("x")[0]
   assert {r["kind"] for r in res["sample"]} == {"exp", "pose"}
   for r in res["sample"]:
     assert _positive(r["sample_s"]) and _positive(r["rtf"]) and _positive(r["flops"])
