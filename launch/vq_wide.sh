@@ -15,6 +15,8 @@
 # Stage 1 ends with `launch.export` of its autoencoder params (53 MB at 128 px, in parts of at
 # most 15 MB, no optimizer state, no critic) to $RUNS/s1_export, so the stages can run on two
 # machines: `STAGES=1` on the first, then `STAGES=2 S1=<the copied s1_export>` on the second.
+# Compiled programs are cached in $RUNS/jax_cache (JAX_COMPILATION_CACHE_DIR, unless set), so a
+# rerun on the same machine skips the compiles (minutes on a GPU with convolution autotuning).
 # `--dry` runs every command at toy sizes (3 steps, 1 s clips, 4 training identities) to check
 # the chain in a few minutes on a CPU. Stages that exist are resumed, not retrained.
 set -euo pipefail
@@ -25,6 +27,7 @@ WORKERS="${WORKERS:--1}"
 S1_STEPS="${S1_STEPS:-5000}"
 S2_STEPS="${S2_STEPS:-2000}"
 STAGES="${STAGES:-1 2}"
+export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$RUNS/jax_cache}"
 EXTRA=()
 EVAL_EXTRA=()
 if [[ "${1:-}" == "--dry" ]]; then
