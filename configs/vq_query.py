@@ -38,6 +38,10 @@ Measured (one run each; docs/vq_query_results.md):
     stopped at step 1265 of 2000 by the time limit: held-out SSIM 0.797 (target >= 0.85, not
     met), PSNR 22.7 dB, code accuracy 0.44. Copying the source frame gives 0.808; the stage-1
     reconstruction ceiling is 0.873.
+  * The paper's ablation (full, -W, -phi, -MHCA, -C) at 32 px on a 2-core CPU, `tiny` on the
+    quickstart's `--fast` codebook, 2000 steps, 3 seeds (`launch.evaluate --ablation --preset
+    fast`): every member within 0.5 dB / 0.018 SSIM of the full model (held-out SSIM 0.682);
+    -C has the best SSIM (0.700), -MHCA the best code accuracy (0.426 vs 0.355).
 `mead` and `hdtf` have not been run. The paper reports SSIM 0.689, M-LMD 1.94 and F-LMD 2.06
 on MEAD.
 """
