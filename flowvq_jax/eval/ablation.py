@@ -16,16 +16,16 @@ Members (the `get_sweep` of the configs, expanded by `flowvq_jax.train.sweep.pla
 
 Presets: `tiny` (the configs' tiny variants, in-memory world clips; seconds per member on a
 CPU), `fast` (the quickstart's `--fast` stages: 32 px VQ stages, stage 1 on 96 identities; code
-query for 2000 steps on 3 s clips, scored on 8 identities neither stage saw; about 5 minutes per
-code-query member on a 2-core CPU) and `synthetic` (the `synthetic` variants: ExpFlow on the
-prepared `synthetic_talking_faces/small_64` in `--data_dir`, code query on in-memory 128 px clips;
-hours). `--ablation_steps N` sets every member's training steps (default: the preset's). The
-stage-1 codebook is `--stage1 RUN`, else `--checkpoints DIR`'s `vq_codebook`, else trained here
-with the preset (and `--ablation_steps`). `--ablation_seeds N` trains every member with seeds
-0..N-1 (the codebook stays one run): the JSON gives the mean, the markdown `mean ± std` (sample
-std). Runs live in OUT/ablation/<stage>/<member>[_seed<s>] (seed 0 keeps the bare name);
-finished runs are reused, interrupted ones resume. Writes OUT/ablation.json (means),
-OUT/ablation.md and OUT/ablation_details.json (every seed's scores).
+query for 2000 steps on 3 s clips, scored on 8 identities neither stage saw; about 2.5 minutes
+per code-query member and seed on a 2-core CPU) and `synthetic` (the `synthetic` variants:
+ExpFlow on the prepared `synthetic_talking_faces/small_64` in `--data_dir`, code query on
+in-memory 128 px clips; hours). `--ablation_steps N` sets every member's training steps
+(default: the preset's). The stage-1 codebook is `--stage1 RUN`, else `--checkpoints DIR`'s
+`vq_codebook`, else trained here with the preset (and `--ablation_steps`). `--ablation_seeds N`
+trains every member with seeds 0..N-1 (the codebook stays one run): the JSON gives the mean,
+the markdown `mean ± std` (sample std). Runs live in OUT/ablation/<stage>/<member>[_seed<s>]
+(seed 0 keeps the bare name); finished runs are reused, interrupted ones resume. Writes
+OUT/ablation.json (means), OUT/ablation.md and OUT/ablation_details.json (every seed's scores).
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
+from flowvq_jax.train import export
+
 log = logging.getLogger(__name__)
 
 
@@ -274,8 +276,6 @@ def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
     step = latest_step(directory)
     if step is None:
       raise FileNotFoundError(f"No checkpoints in {directory}.")
-  from flowvq_jax.train import export  # noqa: PLC0415
-
   if export.is_export(str(root / str(step))):
     return export.read(str(root / str(step)))
   path = root / str(step) / "state"
