@@ -3,9 +3,9 @@ r"""Export a trained run's params (no optimizer state) in parts of bounded size.
   python -m launch.export --workdir runs/vq_synth --out runs/vq_synth_params \
       [--step N] [--exclude params/disc] [--items params,extra] [--part_mb 15]
 
-The export is a workdir that every reader of trained runs accepts: `configs/vq_query.py:
-VARIANT,stage1=OUT`, `launch.evaluate --stage vq --workdir OUT`, a `flowvq_jax.stages`
-checkpoints directory. It cannot be trained further (no optimizer state). Layout and format:
+The export is a workdir that the readers of trained runs accept (they all load through
+`checkpoint.load_arrays`): e.g. `configs/vq_query.py:VARIANT,stage1=OUT` and `launch.evaluate
+--stage vq --workdir OUT`. It cannot be trained further (no optimizer state). Layout and format:
 `flowvq_jax/train/export.py`. Bad input (no such workdir, no checkpoint, a non-empty `--out`, an
 `--exclude` that matches nothing) ends with one `error:` line and exit code 2.
 """

@@ -2,10 +2,10 @@
 
 A full checkpoint holds the optimizer moments and (for the VQ stages) the discriminator: the
 128 px stage-1 run's is about 151 MB, of which its autoencoder params are 53 MB. An export keeps
-only the arrays that inference and the next stage read (`params` and `extra` by default, minus
-any `--exclude` prefixes), as a workdir that every reader of trained runs accepts unchanged
-(`checkpoint.load_arrays` / `load_run`, so `stage1=EXPORT`, `launch.evaluate --stage vq
---workdir EXPORT`, a `flowvq_jax.stages` checkpoints directory):
+only the arrays that inference and the next stage read (`params`, `extra`, any EMA; minus
+any `--exclude` prefixes), as a workdir that the readers of trained runs accept unchanged, since
+they go through `checkpoint.load_arrays` / `load_run` (tested: `stage1=EXPORT` and
+`launch.evaluate --stage vq --workdir EXPORT`):
 
   EXPORT/config.json                                 the run's resolved config, copied
   EXPORT/checkpoints/STEP/export.json                format, step, source, per-part sha256
