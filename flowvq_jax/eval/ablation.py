@@ -177,18 +177,18 @@ def _metrics_of(stage: str) -> tuple[str, ...]:
   return FLOW_METRICS if stage == "expflow" else QUERY_METRICS
 
 
-def _mean_std(per_seed: list[dict[str, Any]], row: dict[str, Any]):
+def _mean_std(per_seed: list[dict[str, Any]], stage: str):
   """`({metric: mean}, {metric: sample std (0 for one seed)})` over the seeds' scores."""
   import numpy as np  # noqa: PLC0415
 
-  keys = _metrics_of(row["stage"])
+  keys = _metrics_of(stage)
   values = {k: np.asarray([float(r[k]) for r in per_seed]) for k in keys}
   std = {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()}
   return {k: float(v.mean()) for k, v in values.items()}, std
 
 
-def _member_row(m: dict[str, Any], per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-  """One table row (`COLUMNS`): the member's switches and the mean of its seeds' scores."""
+def _member_row(m: dict[str, Any], per_seed: list[dict[str, Any]], mean: dict[str, float]):
+  """One table row (`COLUMNS`): the member's switches and `mean`, its seeds' mean scores."""
   o = m["overrides"]
   row: dict[str, Any] = {"stage": m["stage"], "seeds": len(per_seed), "steps": per_seed[0]["step"]}
   if m["stage"] == "expflow":
@@ -200,7 +200,7 @@ def _member_row(m: dict[str, Any], per_seed: list[dict[str, Any]]) -> dict[str, 
     row.update({name: bool(o[f"model.{k}"]) for k, name in QUERY_SWITCHES.items()})
     why = NotComputed("a flow likelihood; this is a code-query member")
     row.update({k: why for k in FLOW_METRICS})
-  row.update(_mean_std(per_seed, row)[0])
+  row.update(mean)
   return {c: row[c] for c in COLUMNS}
 
 
@@ -318,8 +318,8 @@ def _run_ablation(
           regressor, max_clips=max_clips, fidelity=float(cfg.eval.get("fidelity", 1.0)), grid=1,
         )  # fmt: skip
       per_seed.append(dict(scores, seed=seed, step=step, workdir=workdir, train_seconds=seconds))
-    row = _member_row(m, per_seed)
-    mean, std = _mean_std(per_seed, row)
+    mean, std = _mean_std(per_seed, m["stage"])
+    row = _member_row(m, per_seed, mean)
     details[_row_name(m)] = {"name": m["name"], "seeds": per_seed, "mean": mean, "std": std}
     rows[_row_name(m)] = row
     if not all(np.isfinite(v) for v in row.values() if isinstance(v, float)):

@@ -56,7 +56,7 @@ def time_input(stage: str, arg: str, batches: int, overrides: dict[str, Any]) ->
     "config": arg,
     "batch": f"{b}x{size}{'px' if stage.startswith('vq') else ''}",
     "threads": int(config.data.get("num_threads", 0) or 0),
-    "clips": int(np.prod(config.data.memory.identities[:1])) * 2,
+    "clips": int(config.data.memory.identities[0]) * int(config.data.memory.clips_per_identity),
     "setup_s": setup,
     "batches_per_s": batches / seconds,
     "examples_per_s": batches * b / seconds,

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from flax import traverse_util
 
 FORMAT = "flowvq_jax.params_export/1"
 INDEX = "export.json"
@@ -48,26 +49,6 @@ def has_export(checkpoint_dir: str) -> bool:
     for name in os.listdir(checkpoint_dir)
     if name.isdigit()
   )
-
-
-def _flatten(tree: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-  """Nested dicts -> `[(path, leaf)]` in sorted key order (leaves: arrays, scalars, None)."""
-  if isinstance(tree, dict):
-    out = []
-    for key in sorted(tree, key=str):
-      out += _flatten(tree[key], prefix + (str(key),))
-    return out
-  return [(prefix, tree)]
-
-
-def _unflatten(pairs: Sequence[tuple[Sequence[str], Any]]) -> dict[str, Any]:
-  root: dict[str, Any] = {}
-  for path, leaf in pairs:
-    node = root
-    for key in path[:-1]:
-      node = node.setdefault(key, {})
-    node[path[-1]] = leaf
-  return root
 
 
 def _sha256(path: str) -> str:
@@ -99,7 +80,9 @@ def select(
     raise ValueError(f"The checkpoint has no {missing}; it holds {sorted(arrays)}.")
   drops = [tuple(p.strip("/").split("/")) for p in exclude if p.strip("/")]
   kept, used = [], set()
-  for path, leaf in _flatten({k: arrays[k] for k in items}):
+  flat = traverse_util.flatten_dict({k: arrays[k] for k in items})  # {path tuple: leaf}
+  for path, leaf in sorted(flat.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    path = tuple(map(str, path))
     hit = [d for d in drops if path[: len(d)] == d]
     used.update(hit)
     if hit or leaf is None:
@@ -177,8 +160,9 @@ def read(step_dir: str) -> dict[str, Any]:
       raise ValueError(f"Export part {file} is damaged: its sha256 differs from {path}'s.")
     with np.load(file) as z:
       parts.append({k: z[k] for k in z.files})
-  pairs = [(leaf["path"], parts[leaf["part"]][str(i)]) for i, leaf in enumerate(index["leaves"])]
-  return _unflatten(pairs)
+  return traverse_util.unflatten_dict(
+    {tuple(leaf["path"]): parts[leaf["part"]][str(i)] for i, leaf in enumerate(index["leaves"])}
+  )
 
 
 def export_run(

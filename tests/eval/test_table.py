@@ -173,15 +173,15 @@ def test_ablation_rows_average_seeds_and_show_spread():
     dict(psnr=22.0, ssim=0.74, code_accuracy=0.6, l1=0.2, m_lmd=5.0, f_lmd=4.0),
   ]
   per_seed = [dict(s, step=7) for s in scores]
-  row = ablation._member_row(m, per_seed)
+  mean, std = ablation._mean_std(per_seed, "vq_query")
+  np.testing.assert_allclose(std["psnr"], np.sqrt(2.0))  # sample std of (20, 22)
+  row = ablation._member_row(m, per_seed, mean)
   assert list(row) == list(ablation.COLUMNS)
   assert row["seeds"] == 2 and row["steps"] == 7 and row["W"] is False and row["C"] is True
   np.testing.assert_allclose([row["psnr"], row["ssim"], row["m_lmd"]], [21.0, 0.72, 4.0])
-  mean, std = ablation._mean_std(per_seed, row)
-  np.testing.assert_allclose(std["psnr"], np.sqrt(2.0))  # sample std of (20, 22)
   details = {"code query -W": {"mean": mean, "std": std}}
   shown = ablation.markdown_rows({"code query -W": row}, details)["code query -W"]
   assert shown["psnr"] == "21 ± 1.4" and shown["ssim"] == "0.72 ± 0.028"
-  one = ablation._member_row(m, per_seed[:1])
+  one = ablation._member_row(m, per_seed[:1], ablation._mean_std(per_seed[:1], "vq_query")[0])
   assert one["seeds"] == 1 and one["psnr"] == 20.0
   assert ablation.markdown_rows({"x": one}, {})["x"]["psnr"] == 20.0  # one seed: plain number
