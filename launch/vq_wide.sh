@@ -12,6 +12,8 @@
 #   WORKERS    processes rendering the world clips                  default: all cores
 #   S1_STEPS   stage-1 steps (batch 16 = 4 clips x 4 frames; no discriminator)
 #   S2_STEPS   stage-2 steps (batch 8; no adversary: the stage-1 critic is untrained)
+#   S1_LIMIT   wall-clock seconds for stage-1 training (startup included), unset: no limit; at
+#              the limit `timeout` sends SIGTERM, the trainer checkpoints and the chain goes on
 # Stage 1 ends with `launch.export` of its autoencoder params (53 MB at 128 px, in parts of at
 # most 15 MB, no optimizer state, no critic) to $RUNS/s1_export, so the stages can run on two
 # machines: `STAGES=1` on the first, then `STAGES=2 S1=<the copied s1_export>` on the second.
@@ -40,11 +42,13 @@ MEM=(--config.data.memory.identities="$IDS" --config.data.memory.clips_per_ident
 
 S1="${S1:-$RUNS/s1}"
 if [[ " $STAGES " == *" 1 "* ]]; then
-  python -m launch.train --config configs/vq_codebook.py:synthetic,memory=true --workdir "$S1" \
-    "${MEM[@]}" --config.data.batch_size=16 --config.data.frames_per_clip=4 \
+  LIMIT=()
+  [[ -n "${S1_LIMIT:-}" ]] && LIMIT=(timeout --signal=TERM "$S1_LIMIT")
+  "${LIMIT[@]}" python -m launch.train --config configs/vq_codebook.py:synthetic,memory=true \
+    --workdir "$S1" "${MEM[@]}" --config.data.batch_size=16 --config.data.frames_per_clip=4 \
     --config.data.num_threads=8 --config.data.prefetch=8 --config.train.steps="$S1_STEPS" \
     --config.loss.disc_start=$((S1_STEPS + 1)) --config.train.eval_every=1500 \
-    --config.train.ckpt_every=1500 "${EXTRA[@]}"
+    --config.train.ckpt_every=1500 "${EXTRA[@]}" || [[ $? -eq 124 && -n "${S1_LIMIT:-}" ]]
   python -m launch.evaluate --stage vq --workdir "$S1" --out "$RUNS/s1_eval" --source memory \
     --batch_size 64 --frame_stride 2
   rm -rf "$RUNS/s1_export"
