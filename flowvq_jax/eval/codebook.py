@@ -10,6 +10,7 @@ never seen in training) at the training resolution and reports
   l1                  mean absolute error in [-1, 1] units
   code_usage          share of the K codes used at least once over all evaluated frames
   perplexity          exp(entropy) of the code histogram over all evaluated frames
+  per_identity        {identity: frames, psnr, ssim}: where the mean comes from
   mouth               variance of the Laplacian of the mouth box (landmarks 48-67) on frames with
                       jaw_open > `--jaw_threshold` (teeth showing): reconstruction, ground truth
                       and their ratio (1 = as sharp as the input)
@@ -70,7 +71,8 @@ def load_run(workdir: str, step: int | None = None, use_ema: bool = False):
 
 
 def _frames(source, size: int, stride: int, max_frames: int):
-  """Yields `(clip index, uint8 frames [n, S, S, 3], landmarks [n, 68, 2], jaw [n])` per clip."""
+  """Yields `(clip index, identity, uint8 frames [n, S, S, 3], landmarks [n, 68, 2], jaw [n])`
+  per clip."""
   from flowvq_jax.train.tasks import vq_codebook as task  # noqa: PLC0415
 
   total = 0
@@ -85,7 +87,7 @@ def _frames(source, size: int, stride: int, max_frames: int):
     scale = size / frames.shape[2]
     lms = np.asarray(clip["landmarks"], np.float32)[::stride][:n] * scale
     jaw = np.asarray(clip["exp"], np.float32)[::stride][:n, task.JAW_OPEN]
-    yield c, task._resize(frames.astype(np.uint8), size), lms, jaw
+    yield c, int(clip["identity"]), task._resize(frames.astype(np.uint8), size), lms, jaw
     total += n
     if max_frames and total >= max_frames:
       break
@@ -124,12 +126,13 @@ def evaluate(
 
   k = int(config.model.num_codes)
   counts = np.zeros((k,), np.int64)
-  sums = {"psnr": [], "ssim": [], "l1": []}
+  sums = {"psnr": [], "ssim": [], "l1": [], "identity": []}
   sharp_rec, sharp_gt = [], []
   grid_in, grid_out = [], []
 
-  def flush(frames, lms, jaw, clip_ids):
+  def flush(frames, lms, jaw, clip_ids, identities):
     n = frames.shape[0]
+    sums["identity"].append(identities)
     x = frames.astype(np.float32) / 127.5 - 1.0
     pad = np.zeros((batch_size - n,) + x.shape[1:], np.float32)
     recon, idx = jax.device_get(recon_fn(jnp.asarray(np.concatenate([x, pad]))))
@@ -150,9 +153,9 @@ def evaluate(
 
   buf: list[tuple] = []
   n_frames = 0
-  for c, frames, lms, jaw in _frames(source, size, frame_stride, max_frames):
+  for c, identity, frames, lms, jaw in _frames(source, size, frame_stride, max_frames):
     for i in range(frames.shape[0]):
-      buf.append((frames[i], lms[i], jaw[i], c))
+      buf.append((frames[i], lms[i], jaw[i], c, identity))
       if len(buf) == batch_size:
         flush(*[np.stack(z) for z in zip(*buf)])
         n_frames += len(buf)
@@ -175,6 +178,14 @@ def evaluate(
     "codes_used": int(np.sum(counts > 0)),
     "num_codes": k,
     "perplexity": float(perplexity),
+    "per_identity": {
+      str(i): {
+        "frames": int(np.sum(cat["identity"] == i)),
+        "psnr": float(np.mean(cat["psnr"][cat["identity"] == i])),
+        "ssim": float(np.mean(cat["ssim"][cat["identity"] == i])),
+      }
+      for i in np.unique(cat["identity"])
+    },
   }
   if sharp_rec:
     r, g = np.concatenate(sharp_rec), np.concatenate(sharp_gt)
@@ -200,6 +211,19 @@ def evaluate(
   top, bottom = best(grid_in), best(grid_out)
   image = np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)
   return result, image
+
+
+def _per_identity_line(per_identity: dict[str, dict]) -> str:
+  """'  per identity (n): PSNR a-b dB, SSIM c-d (lowest: id i)' for the printed summary."""
+  if len(per_identity) < 2:
+    return ""
+  psnr = {i: r["psnr"] for i, r in per_identity.items()}
+  ssim = [r["ssim"] for r in per_identity.values()]
+  worst = min(psnr, key=psnr.get)
+  return (
+    f"  per identity ({len(psnr)}): PSNR {min(psnr.values()):.2f}-{max(psnr.values()):.2f} dB, "
+    f"SSIM {min(ssim):.4f}-{max(ssim):.4f} (lowest PSNR: identity {worst})\n"
+  )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -261,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
       if mouth["num_frames"]
       else f"  mouth sharpness: no frame with jaw_open > {mouth['jaw_threshold']}\n"
     )
+    + _per_identity_line(result["per_identity"])
     + f"  targets met: {result['targets_met']}\n"
     f"  wrote {args.out}/vq_eval.json, vq_grid.png, tensorboard/"
   )

@@ -13,7 +13,9 @@ Per stage only the task module differs (see `flowvq_jax.train.tasks`). The loop:
   * checkpoints (state + data-iterator state) every `train.ckpt_every` steps, keeps the last
     `train.keep` plus the best by `train.keep_best_metric`, resumes from the latest
     checkpoint of `workdir` by itself, and on SIGTERM (or a multi-host preemption notice)
-    saves and returns cleanly.
+    saves and returns cleanly;
+  * on a fresh start with `train.init_from` (an earlier run or params export), takes the
+    `train.init_items` arrays from there (`flowvq_jax.train.warm_start`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import tqdm
 
 from flowvq_jax.configlib import ConfigError
 from flowvq_jax.train import checkpoint as ckpt_lib
-from flowvq_jax.train import config_util, optim, tasks
+from flowvq_jax.train import config_util, optim, tasks, warm_start
 from flowvq_jax.train import export as export_lib
 from flowvq_jax.train import mesh as mesh_lib
 from flowvq_jax.train import metrics as metrics_lib
@@ -277,6 +279,10 @@ def train(
       f"{workdir} is a params-only export (no optimizer state, see flowvq_jax/train/export.py): "
       "it cannot be trained or resumed. Train in a new workdir."
     )
+  init_from = str(tc.get("init_from") or "")
+  init_items = warm_start.check_items(tc.get("init_items") or ("params",))
+  if init_from:
+    warm_start.checkpoint_dir(init_from)  # a missing source fails before anything is written
   os.makedirs(workdir, exist_ok=True)
   if is_main:
     with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -349,8 +355,14 @@ def train(
     else:
       train_it.set_state(data_state)
     log.info("Resumed from checkpoint step %d in %s.", latest, workdir)
+    if init_from:
+      log.info("train.init_from=%s is ignored: the run resumes from its own checkpoint.", init_from)
   else:
     state = jax.jit(init_fn, out_shardings=state_sh)(init_rng, first)
+    if init_from:
+      d, report = warm_start.apply(state_lib.as_dict(state), init_from, init_items)
+      state = state_lib.from_dict(abstract, d)
+      log.info("%s", report.summary())
   del first
 
   step_fn = make_train_step(task, config, tx, schedule, ema_decay)

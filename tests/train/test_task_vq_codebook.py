@@ -96,6 +96,23 @@ def test_evaluate_writes_json_and_grid(run, tmp_path, capsys):
   assert "PSNR" in capsys.readouterr().out
 
 
+def test_evaluate_per_identity_adds_up(run, tmp_path, capsys):
+  """The per-identity rows partition the frames, and their frame-weighted means are the means."""
+  wd, c = run
+  out = str(tmp_path / "eval_train")
+  argv = ["--stage", "vq", "--workdir", wd, "--out", out, "--split", "train", "--batch_size", "8"]
+  assert evaluate_cli.main(argv + ["--frame_stride", "2"]) == 0
+  result = json.load(open(os.path.join(out, "vq_eval.json")))
+  rows = result["per_identity"]
+  assert sorted(rows) == [str(i) for i in range(c.data.memory.identities[0])]
+  frames = np.array([r["frames"] for r in rows.values()])
+  assert frames.sum() == result["num_frames"]
+  for key in ("psnr", "ssim"):
+    weighted = np.sum(frames * np.array([r[key] for r in rows.values()])) / frames.sum()
+    np.testing.assert_allclose(weighted, result[key], rtol=1e-5)
+  assert "per identity (3)" in capsys.readouterr().out
+
+
 def test_evaluate_missing_workdir_or_checkpoint(tmp_path, capsys):
   missing = str(tmp_path / "nope")
   assert evaluate_cli.main(["--stage", "vq", "--workdir", missing, "--out", str(tmp_path)]) == 2

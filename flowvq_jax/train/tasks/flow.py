@@ -357,6 +357,8 @@ def base_config(kind: str, arg: str | None):
   c.train.eval_every = 30 if tiny else 250
   c.train.ckpt_every = 30 if tiny else 250
   c.train.keep = 2
+  c.train.init_from = ""  # warm start: an earlier run or params export (train/warm_start.py)
+  c.train.init_items = ("params",)
   c.train.keep_best_metric = ""
   c.train.best_mode = "min"
   c.train.ema_decay = 0.0
