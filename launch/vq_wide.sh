@@ -12,6 +12,8 @@
 #   WORKERS    processes rendering the world clips                  default: all cores
 #   S1_STEPS   stage-1 steps (batch 16 = 4 clips x 4 frames; no discriminator)
 #   S2_STEPS   stage-2 steps (batch 8; no adversary: the stage-1 critic is untrained)
+#   S1_ARGS, S2_ARGS  more `launch.train` flags for a stage, e.g. continuing stage 1 from an
+#              export (which cannot be resumed): S1_ARGS="--config.train.init_from=PATH"
 #   S1_LIMIT   wall-clock seconds for stage-1 training (startup included), unset: no limit; at
 #              the limit `timeout` sends SIGTERM, the trainer checkpoints and the chain goes on
 # Stage 1 ends with `launch.export` of its autoencoder params (53 MB at 128 px, in parts of at
@@ -48,7 +50,8 @@ if [[ " $STAGES " == *" 1 "* ]]; then
     --workdir "$S1" "${MEM[@]}" --config.data.batch_size=16 --config.data.frames_per_clip=4 \
     --config.data.num_threads=8 --config.data.prefetch=8 --config.train.steps="$S1_STEPS" \
     --config.loss.disc_start=$((S1_STEPS + 1)) --config.train.eval_every=1500 \
-    --config.train.ckpt_every=1500 "${EXTRA[@]}" || [[ $? -eq 124 && -n "${S1_LIMIT:-}" ]]
+    --config.train.ckpt_every=1500 "${EXTRA[@]}" ${S1_ARGS:-} \
+    || [[ $? -eq 124 && -n "${S1_LIMIT:-}" ]]
   python -m launch.evaluate --stage vq --workdir "$S1" --out "$RUNS/s1_eval" --source memory \
     --batch_size 64 --frame_stride 2
   rm -rf "$RUNS/s1_export"
@@ -58,7 +61,7 @@ if [[ " $STAGES " == *" 2 "* ]]; then
   python -m launch.train --config "configs/vq_query.py:synthetic,memory=true,stage1=$S1" \
     --workdir "$RUNS/s2" "${MEM[@]}" --config.loss.adv_weight=0 --config.data.num_threads=8 \
     --config.data.prefetch=8 --config.train.steps="$S2_STEPS" --config.train.eval_every=1000 \
-    --config.train.ckpt_every=1000 --config.optimizer.warmup_steps=200 "${EXTRA[@]}"
+    --config.train.ckpt_every=1000 --config.optimizer.warmup_steps=200 "${EXTRA[@]}" ${S2_ARGS:-}
   python -m launch.evaluate --stage query --workdir "$RUNS/s2" --out "$RUNS/s2_eval" \
     --source memory --batch_size 64 --frame_stride 2 "${EVAL_EXTRA[@]}"
 fi

@@ -173,8 +173,12 @@ def time_renderer(
   stage1 = ae.make_autoencoder(cfg.stage1)
   key = jax.random.key(seed)
   s = image_size
-  stage1_params = jax.jit(stage1.init)(key, jnp.zeros((1, s, s, 3)))["params"]
-  params = jax.jit(gen.init)(jax.random.fold_in(key, 1), stage1_params)
+  # Random weights render as fast as trained ones. They are made on the host CPU: compiling
+  # `gen.init` on a GPU took over 75 s (docs/vq_query_results.md), time the render never needs.
+  with jax.default_device(jax.devices("cpu")[0]):
+    stage1_params = jax.jit(stage1.init)(key, jnp.zeros((1, s, s, 3)))["params"]
+    params = jax.jit(gen.init)(jax.random.fold_in(key, 1), stage1_params)
+  params, stage1_params = jax.device_put((params, stage1_params), jax.devices()[0])
   rng = np.random.default_rng(seed)
   source = rng.integers(0, 256, (s, s, 3), dtype=np.uint8)
   exp = rng.normal(size=(frames, EXP_DIM)).astype(np.float32)
