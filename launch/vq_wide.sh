@@ -2,7 +2,7 @@
 # Both VQ stages at 128 px on many in-memory world identities, then both evaluations: the
 # recipe behind the single-GPU numbers in docs/vq_codebook.md and docs/vq_query_results.md.
 #
-# Usage: [RUNS=runs/vq_wide] [STAGES="1 2"] [S1_STEPS=5000] [S2_STEPS=2000] launch/vq_wide.sh [--dry]
+# Usage: [RUNS=runs/vq_wide] [STAGES="1 2"] [S1_STEPS=5000] [S2_STEPS=2000] [VAR=...] launch/vq_wide.sh [--dry]
 #   RUNS       where the workdirs (s1, s2), the evaluations (s1_eval, s2_eval) and the stage-1
 #              params export (s1_export) go
 #   STAGES     which stages to train and evaluate: "1 2" (default), "1" or "2"
@@ -10,12 +10,14 @@
 #   IDS        identities per split (train, validation, test)       default: (160,4,8)
 #   CLIPS      clips of 3 s per identity                            default: 3
 #   WORKERS    processes rendering the world clips                  default: all cores
+#   EVAL_STRIDE  evaluate every n-th test frame                     default: 2
 #   S1_STEPS   stage-1 steps (batch 16 = 4 clips x 4 frames; no discriminator)
 #   S2_STEPS   stage-2 steps (batch 8; no adversary: the stage-1 critic is untrained)
 #   S1_ARGS, S2_ARGS  more `launch.train` flags for a stage, e.g. continuing stage 1 from an
 #              export (which cannot be resumed): S1_ARGS="--config.train.init_from=PATH"
-#   S1_LIMIT   wall-clock seconds for stage-1 training (startup included), unset: no limit; at
-#              the limit `timeout` sends SIGTERM, the trainer checkpoints and the chain goes on
+#   S1_LIMIT, S2_LIMIT  wall-clock seconds for a stage's training (startup included), unset: no
+#              limit; at the limit `timeout` sends SIGTERM, the trainer checkpoints and the
+#              chain goes on (the same command again resumes the run)
 # Stage 1 ends with `launch.export` of its autoencoder params (53 MB at 128 px, in parts of at
 # most 15 MB, no optimizer state, no critic) to $RUNS/s1_export, so the stages can run on two
 # machines: `STAGES=1` on the first, then `STAGES=2 S1=<the copied s1_export>` on the second.
@@ -31,6 +33,7 @@ WORKERS="${WORKERS:--1}"
 S1_STEPS="${S1_STEPS:-5000}"
 S2_STEPS="${S2_STEPS:-2000}"
 STAGES="${STAGES:-1 2}"
+EVAL_STRIDE="${EVAL_STRIDE:-2}"
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$RUNS/jax_cache}"
 EXTRA=()
 EVAL_EXTRA=()
@@ -42,26 +45,35 @@ fi
 MEM=(--config.data.memory.identities="$IDS" --config.data.memory.clips_per_identity="$CLIPS"
      --config.data.memory.workers="$WORKERS")
 
+# `train_within LIMIT ARGS...`: `python -m launch.train ARGS...`, sent SIGTERM after LIMIT seconds
+# when LIMIT is not empty (the trainer then saves a checkpoint and exits: not a failure here).
+train_within() {
+  local limit="$1"
+  shift
+  if [[ -z "$limit" ]]; then
+    python -m launch.train "$@"
+  else
+    timeout --signal=TERM "$limit" python -m launch.train "$@" || [[ $? -eq 124 ]]
+  fi
+}
+
 S1="${S1:-$RUNS/s1}"
 if [[ " $STAGES " == *" 1 "* ]]; then
-  LIMIT=()
-  [[ -n "${S1_LIMIT:-}" ]] && LIMIT=(timeout --signal=TERM "$S1_LIMIT")
-  "${LIMIT[@]}" python -m launch.train --config configs/vq_codebook.py:synthetic,memory=true \
+  train_within "${S1_LIMIT:-}" --config configs/vq_codebook.py:synthetic,memory=true \
     --workdir "$S1" "${MEM[@]}" --config.data.batch_size=16 --config.data.frames_per_clip=4 \
     --config.data.num_threads=8 --config.data.prefetch=8 --config.train.steps="$S1_STEPS" \
     --config.loss.disc_start=$((S1_STEPS + 1)) --config.train.eval_every=1500 \
-    --config.train.ckpt_every=1500 "${EXTRA[@]}" ${S1_ARGS:-} \
-    || [[ $? -eq 124 && -n "${S1_LIMIT:-}" ]]
+    --config.train.ckpt_every=1500 "${EXTRA[@]}" ${S1_ARGS:-}
   python -m launch.evaluate --stage vq --workdir "$S1" --out "$RUNS/s1_eval" --source memory \
-    --batch_size 64 --frame_stride 2
+    --batch_size 64 --frame_stride "$EVAL_STRIDE"
   rm -rf "$RUNS/s1_export"
   python -m launch.export --workdir "$S1" --out "$RUNS/s1_export" --exclude params/disc
 fi
 if [[ " $STAGES " == *" 2 "* ]]; then
-  python -m launch.train --config "configs/vq_query.py:synthetic,memory=true,stage1=$S1" \
+  train_within "${S2_LIMIT:-}" --config "configs/vq_query.py:synthetic,memory=true,stage1=$S1" \
     --workdir "$RUNS/s2" "${MEM[@]}" --config.loss.adv_weight=0 --config.data.num_threads=8 \
     --config.data.prefetch=8 --config.train.steps="$S2_STEPS" --config.train.eval_every=1000 \
     --config.train.ckpt_every=1000 --config.optimizer.warmup_steps=200 "${EXTRA[@]}" ${S2_ARGS:-}
   python -m launch.evaluate --stage query --workdir "$RUNS/s2" --out "$RUNS/s2_eval" \
-    --source memory --batch_size 64 --frame_stride 2 "${EVAL_EXTRA[@]}"
+    --source memory --batch_size 64 --frame_stride "$EVAL_STRIDE" "${EVAL_EXTRA[@]}"
 fi
