@@ -2,7 +2,8 @@
 # Both VQ stages at 128 px on many in-memory world identities, then both evaluations: the
 # recipe behind the single-GPU numbers in docs/vq_codebook.md and docs/vq_query_results.md.
 #
-# Usage: [RUNS=runs/vq_wide] [STAGES="1 2"] [S1_STEPS=5000] [S2_STEPS=2000] [VAR=...] launch/vq_wide.sh [--dry]
+# Usage: [RUNS=runs/vq_wide] [STAGES="1 2"] [S1_STEPS=5000] [S2_STEPS=2000] [VAR=value ...] \
+#          launch/vq_wide.sh [--dry]
 #   RUNS       where the workdirs (s1, s2), the evaluations (s1_eval, s2_eval) and the stage-1
 #              params export (s1_export) go
 #   STAGES     which stages to train and evaluate: "1 2" (default), "1" or "2"
