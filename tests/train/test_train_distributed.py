@@ -122,3 +122,18 @@ def test_sigkill_between_checkpoints_then_restart_matches(tmp_path, reference):
   assert out["results"][0]["step"] == 10
   assert_trees_close(params(str(tmp_path / "run")), ref_params, rtol=1e-6, atol=1e-7)
   _check_losses(tmp_path / "run", ref_losses, rtol=1e-6)
+
+
+def test_two_processes_warm_start_from_one_process_run(tmp_path, reference):
+  """`train.init_from` on 2 processes with FSDP-sharded params: each process places its shards of
+  the 1-process reference run's params (lr 0 keeps them, so the run's checkpoint equals them)."""
+  ref_wd, _, ref_params = reference
+  wd = tmp_path / "warm"
+  run = _run(wd, arg="tiny,fsdp=true", steps=2)
+  run["overrides"].update({"train.init_from": ref_wd, "optimizer.lr": "0.0"})
+  port = free_port()
+  dist = {"coordinator_address": f"127.0.0.1:{port}", "num_processes": 2}
+  procs = [start_worker({"runs": [run], "distributed": {**dist, "process_id": i}}) for i in (0, 1)]
+  outs = [finish_worker(p)["results"][0] for p in procs]
+  assert [(o["status"], o["step"]) for o in outs] == [("done", 2), ("done", 2)]
+  assert_trees_close(params(str(wd)), ref_params, rtol=0, atol=0)
