@@ -4,8 +4,8 @@ A full checkpoint holds the optimizer moments and (for the VQ stages) the discri
 128 px stage-1 run's is about 151 MB, of which its autoencoder params are 53 MB. An export keeps
 only the arrays that inference and the next stage read (`params`, `extra`, any EMA; minus
 any `--exclude` prefixes), as a workdir that the readers of trained runs accept unchanged, since
-they go through `checkpoint.load_arrays` / `load_run` (tested: `stage1=EXPORT` and
-`launch.evaluate --stage vq --workdir EXPORT`):
+they go through `checkpoint.load_arrays` / `load_run` (tested: `stage1=EXPORT`,
+`launch.evaluate --stage vq --workdir EXPORT` and `launch.generate` on exported stages):
 
   EXPORT/config.json                                 the run's resolved config, copied
   EXPORT/checkpoints/STEP/export.json                format, step, source, per-part sha256
