@@ -22,7 +22,6 @@ source that shares no array with the run, is a `ConfigError` naming the path.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -33,8 +32,6 @@ from flax import traverse_util
 
 from flowvq_jax.configlib import ConfigError
 from flowvq_jax.train import checkpoint as ckpt_lib
-
-log = logging.getLogger(__name__)
 
 ITEMS = ("params", "extra", "ema_params")
 
@@ -77,6 +74,7 @@ def checkpoint_dir(path: str) -> tuple[str, int]:
 
 
 def check_items(items: Sequence[str]) -> tuple[str, ...]:
+  """`train.init_items` as a tuple, or a ConfigError when it names something not in `ITEMS`."""
   items = tuple(str(i) for i in items)
   bad = [i for i in items if i not in ITEMS]
   if not items or bad:
@@ -98,7 +96,11 @@ def _is_leaf(x: Any) -> bool:
 
 
 def merge(
-  target: dict[str, Any], saved: dict[str, Any], items: Sequence[str], source: str = "", step=0
+  target: dict[str, Any],
+  saved: dict[str, Any],
+  items: Sequence[str],
+  source: str = "",
+  step: int = 0,
 ) -> tuple[dict[str, Any], Report]:
   """`target` (a state dict, `state.as_dict`) with the leaves of `items` replaced by `saved`'s.
 
