@@ -39,7 +39,7 @@ SSIM >= 0.90, at least half the codes. On the test split (held-out identities):
     H200, 229 s: PSNR 25.5 dB, SSIM 0.873, 61% of codes (perplexity 227). Still below the
     PSNR and SSIM targets.
   * 1000 training identities x 2 clips, batch 16, 12000 steps, no discriminator, one H100
-    (`IDS="(1000,4,12)" CLIPS=2 S1_STEPS=12000 launch/vq_wide.sh`, about 8 min of training):
+    (`IDS="(1000,4,12)" CLIPS=2 S1_STEPS=12000 launch/vq_wide.sh`, about 6 min of steps):
     PSNR 27.25 dB, SSIM 0.889 on 12 test identities, 60.5% of codes; on 48 test identities
     27.99 dB, SSIM 0.8995, 69% of codes. Still (just) below both targets.
 `tiny` trains in about a minute on a 2-core CPU, mostly compilation.
