@@ -5,7 +5,8 @@ r"""Export a trained run's params (no optimizer state) in parts of bounded size.
 
 The export is a workdir that the readers of trained runs accept (they all load through
 `checkpoint.load_arrays`): e.g. `configs/vq_query.py:VARIANT,stage1=OUT` and `launch.evaluate
---stage vq --workdir OUT`. It cannot be trained further (no optimizer state). Layout and format:
+--stage vq --workdir OUT`. It cannot be resumed (no optimizer state); `--config.train.init_from=OUT`
+starts a new run from its params (`flowvq_jax/train/warm_start.py`). Layout and format:
 `flowvq_jax/train/export.py`. Bad input (no such workdir, no checkpoint, a non-empty `--out`, an
 `--exclude` that matches nothing) ends with one `error:` line and exit code 2.
 """

@@ -14,7 +14,8 @@ they go through `checkpoint.load_arrays` / `load_run` (tested: `stage1=EXPORT`,
 Parts are plain `.npz` files (keys: index of the leaf in `export.json`'s `leaves`), so a copy
 of at most `part_mb` MB per file can move a run between machines that limit file sizes. A leaf
 bigger than `part_mb` gets a part of its own. Loading checks every part's sha256. A trainer never
-resumes from an export (it has no optimizer state): `trainer.train` refuses such a workdir.
+resumes from an export (it has no optimizer state): `trainer.train` refuses such a workdir;
+`train.init_from` starts a new run from its params (`flowvq_jax/train/warm_start.py`).
 """
 
 from __future__ import annotations

@@ -277,7 +277,8 @@ def train(
   if export_lib.has_export(os.path.join(workdir, "checkpoints")):
     raise ConfigError(
       f"{workdir} is a params-only export (no optimizer state, see flowvq_jax/train/export.py): "
-      "it cannot be trained or resumed. Train in a new workdir."
+      "it cannot be resumed. Start a new workdir from it with "
+      f"--config.train.init_from={workdir}."
     )
   init_from = str(tc.get("init_from") or "")
   init_items = warm_start.check_items(tc.get("init_items") or ("params",))
