@@ -9,7 +9,9 @@ task's data pipeline gives (`random_batch`), with fresh params from the task's `
 `vq_query` the frozen stage 1 is a freshly initialised autoencoder of the matching
 `vq_codebook` config (its `config.json` is written to a temporary stage-1 workdir, which the task
 reads). The VQ steps run in the adversarial phase (`loss.disc_start = 0`): generator AND
-discriminator grads, the steady state of most of training.
+discriminator grads, the steady state of most of training. One more row, `vq_codebook (no
+critic)`, times the stage-1 step of a run whose critic never starts (no discriminator in the
+graph, `vq_codebook.critic_starts`).
 
 Row fields: `stage`, `config`, `params` (trainable scalars), `batch` (e.g. `32x48` = 32 windows
 of 48 frames), `compile_s` (trace + lower + XLA compile), `step_s` (best of `repeats` compiled
@@ -191,7 +193,8 @@ def _mem_fields(mem: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(quick: bool = False, repeats: int = 3) -> list[dict[str, Any]]:
-  """A training-step row per stage: `synthetic` configs (`tiny` with `quick`)."""
+  """A training-step row per stage, and the critic-free stage-1 step: `synthetic` configs (`tiny`
+  with `quick`)."""
   variant = "tiny" if quick else "synthetic"
   args = {
     "expflow": variant,
@@ -199,7 +202,17 @@ def run(quick: bool = False, repeats: int = 3) -> list[dict[str, Any]]:
     "vq_codebook": variant,
     "vq_query": variant,
   }
-  return [time_step(stage, args[stage], repeats) for stage in STAGES]
+  rows = [time_step(stage, args[stage], repeats) for stage in STAGES]
+  rows.insert(STAGES.index("vq_codebook") + 1, critic_free_step(variant, repeats))
+  return rows
+
+
+def critic_free_step(arg: str, repeats: int = 3) -> dict[str, Any]:
+  """The vq_codebook step of a run whose critic never starts (`launch/vq_wide.sh`'s recipe):
+  `loss.disc_start` past `train.steps`, so the step's graph has no discriminator."""
+  row = time_step("vq_codebook", arg, repeats, overrides={"loss.disc_start": 2**31 - 1})
+  row["stage"] = "vq_codebook (no critic)"
+  return row
 
 
 def taming(quick: bool = False, repeats: int = 2) -> dict[str, Any]:

@@ -10,6 +10,12 @@ up to its last-layer input, and the last layer is applied as a pure function of 
 (`autoencoder.apply_last_layer`). `disc_factor(step)` is `loss.disc_factor` from
 `loss.disc_start` on and 0 before, so early training is a plain autoencoder.
 
+`generator_loss(..., critic=False)` leaves the critic out of the graph (`g_loss` and
+`adaptive_weight` read 0), for a run whose critic never starts: the values and gradients are those
+of the full objective before `loss.disc_start`, for about 13% less compute per 128 px step on a
+CPU. The choice is static, not a `lax.cond` on the step: XLA's CPU backend ran the same step many
+times slower with its convolutions inside a conditional.
+
 `loss_config` is `default_config(...).loss`.
 """
 
@@ -40,6 +46,7 @@ def generator_loss(
   vq_stats: Any = None,
   rng: Array | None = None,
   train: bool = True,
+  critic: bool = True,
 ) -> tuple[Array, dict[str, Any]]:
   """Autoencoder loss for images `[B, H, W, 3]` in [-1, 1].
 
@@ -50,6 +57,8 @@ def generator_loss(
     vq_stats: the autoencoder's `'vq_stats'` collection when its quantizer uses EMA.
     rng: optional key for the `'vq'` stream (dead-code restarts).
     train: update the EMA codebook.
+    critic: run the discriminator (static). False: no adversarial term, `g_loss` and
+      `adaptive_weight` are 0; equal to the full objective only before `loss.disc_start`.
 
   Returns:
     `(loss, aux)`: float32 scalar loss; aux has `metrics` (float32 scalars), `counts [K]`
@@ -84,8 +93,11 @@ def generator_loss(
     return losses.hinge_g_loss(disc.apply({"params": disc_params}, recon))
 
   (rec, (l1, perc, recon)), rec_grad = jax.value_and_grad(rec_terms, has_aux=True)(kernel)
-  g_loss, gan_grad = jax.value_and_grad(gan_term)(kernel)
-  weight = losses.adaptive_weight(rec_grad, gan_grad, loss_config.adaptive_weight_max)
+  if critic:
+    g_loss, gan_grad = jax.value_and_grad(gan_term)(kernel)
+    weight = losses.adaptive_weight(rec_grad, gan_grad, loss_config.adaptive_weight_max)
+  else:
+    g_loss = weight = jnp.zeros((), jnp.float32)
   disc_factor = losses.adopt_weight(loss_config.disc_factor, step, loss_config.disc_start)
   loss = (
     rec

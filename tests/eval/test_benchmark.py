@@ -34,13 +34,16 @@ def test_all_quick_writes_every_section(quick_run):
   assert set(bench.ALL) <= set(res)
   assert res["meta"]["quick"] is True and res["meta"]["backend"] == jax.default_backend()
   train = {r["stage"]: r for r in res["train"]}
-  assert set(train) == {"expflow", "poseflow", "vq_codebook", "vq_query"}
+  stages = {"expflow", "poseflow", "vq_codebook", "vq_query"}
+  assert set(train) == stages | {"vq_codebook (no critic)"}
   for r in train.values():
     for k in ("compile_s", "step_s", "examples_per_s", "flops", "xla_mib"):
       assert _positive(r[k]), (r["stage"], k, r[k])
     assert r["peak_mem_mib"] >= 0 and r["memory_source"]
+  free, full = train["vq_codebook (no critic)"], train["vq_codebook"]
+  assert free["params"] == full["params"] and free["flops"] < full["flops"]  # no critic in it
   feed = {r["stage"]: r for r in res["input"]}
-  assert set(feed) == set(train)
+  assert set(feed) == stages
   for r in feed.values():  # a batch of the stage's own shape, produced at a measured rate
     assert _positive(r["batches_per_s"]) and _positive(r["mib_per_batch"]), r
     assert r["batch"].split("x")[0] == train[r["stage"]]["batch"].split("x")[0]

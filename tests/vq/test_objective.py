@@ -1,4 +1,5 @@
-"""Stage-1 objective: last-layer adaptive weight equals the full-model one; a short GAN run."""
+"""Stage-1 objective: last-layer adaptive weight equals the full-model one; a short GAN run;
+the critic-free graph equals the full one before the critic starts."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import logging
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
 
+from flowvq_jax.train.tasks import vq_codebook
 from flowvq_jax.vq import autoencoder as ae
 from flowvq_jax.vq import losses, objective
 from flowvq_jax.vq.discriminator import make_discriminator
@@ -111,3 +114,31 @@ def test_short_gan_run_with_discriminator_start_and_ema(setup):
       assert factor == 0.0 and dg_norm == 0.0
     else:
       assert factor == cfg.loss.disc_factor and dg_norm > 0.0
+
+
+def test_critic_free_objective_equals_full_objective_before_disc_start(setup):
+  cfg, model, disc, perceptual, variables, disc_params, x = setup
+  assert cfg.loss.disc_start > 0
+
+  def grads(critic):
+    fn = lambda p: objective.generator_loss(
+      model, disc, perceptual, cfg.loss, p, disc_params, x, jnp.array(0), variables["vq_stats"],
+      train=False, critic=critic,
+    )  # fmt: skip
+    return jax.jit(jax.value_and_grad(fn, has_aux=True))(variables["params"])
+
+  (loss_full, aux_full), g_full = grads(True)
+  (loss_free, aux_free), g_free = grads(False)
+  np.testing.assert_allclose(loss_free, loss_full, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(g_free), jax.tree.leaves(g_full), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  assert float(aux_full["metrics"]["adaptive_weight"]) > 0.0  # the full graph ran its critic
+  assert float(aux_free["metrics"]["adaptive_weight"]) == 0.0
+  assert float(aux_free["metrics"]["g_loss"]) == 0.0
+
+
+def test_critic_starts_only_within_the_run():
+  c = ml_collections.ConfigDict({"train": {"steps": 10}, "loss": {"disc_start": 9}})
+  assert vq_codebook.critic_starts(c)  # update 9 is the run's last
+  c.loss.disc_start = 10
+  assert not vq_codebook.critic_starts(c)

@@ -274,11 +274,20 @@ def init(rng, batch, config):
   return params, extra
 
 
-def _gen_loss(config, ae_params, disc_params, images, step, vq_stats, rng, train):
+def critic_starts(config) -> bool:
+  """Whether the critic trains in this run: `loss.disc_start < train.steps` (updates 0..steps-1).
+
+  When it does not (e.g. `launch/vq_wide.sh`, which sets `disc_start = steps + 1`), the train step
+  leaves the critic out of its graph: same params and losses, less compute (objective.py).
+  """
+  return int(config.loss.disc_start) < int(config.train.steps)
+
+
+def _gen_loss(config, ae_params, disc_params, images, step, vq_stats, rng, train, critic=True):
   model, disc = make_modules(config)
   return objective.generator_loss(
     model, disc, perceptual_fn(config), config.loss, ae_params, disc_params, images, step,
-    vq_stats=vq_stats, rng=rng, train=train,
+    vq_stats=vq_stats, rng=rng, train=train, critic=critic,
   )  # fmt: skip
 
 
@@ -294,22 +303,32 @@ def loss(params, batch, rng, config, step=None):
 def compute_grads(params, extra, batch, rng, config, step=None):
   """Generator grads of the VQGAN loss and discriminator grads of the hinge loss, one step.
 
-  `step` is the trainer's update index (int32 []); without it `extra['step']` is used.
+  `step` is the trainer's update index (int32 []); without it `extra['step']` is used. In a run
+  whose critic never starts (`critic_starts`), the discriminator is not run: its grads are zeros
+  (as they are before `loss.disc_start` anyway) and its metrics read 0.
   """
   model, disc = make_modules(config)
   images = batch["image"]
   step = extra["step"] if step is None else jnp.asarray(step, jnp.int32)
   vq_stats = extra.get("vq_stats")
+  critic = critic_starts(config)
 
   def g_fn(ae_params):
-    return _gen_loss(config, ae_params, params["disc"], images, step, vq_stats, rng, True)
+    return _gen_loss(config, ae_params, params["disc"], images, step, vq_stats, rng, True, critic)
 
   (g_loss, aux), g_grads = jax.value_and_grad(g_fn, has_aux=True)(params["ae"])
 
   def d_fn(disc_params):
     return objective.discriminator_loss(disc, config.loss, disc_params, images, aux["recon"], step)
 
-  (d_loss, d_metrics), d_grads = jax.value_and_grad(d_fn, has_aux=True)(params["disc"])
+  if critic:
+    (d_loss, d_metrics), d_grads = jax.value_and_grad(d_fn, has_aux=True)(params["disc"])
+  else:
+    d_grads = jax.tree.map(jnp.zeros_like, params["disc"])
+    zero = jnp.zeros((), jnp.float32)
+    d_loss = zero
+    d_metrics = {"d_loss": zero, "logits_real": zero, "logits_fake": zero}
+    d_metrics["disc_factor"] = aux["metrics"]["disc_factor"]
   decay = float(config.train.get("usage_decay", 0.99))
   counts = decay * extra["code_counts"] + aux["counts"].astype(jnp.float32)
   new_extra = {"step": extra["step"] + 1, "code_counts": counts}
