@@ -10,11 +10,12 @@ up to its last-layer input, and the last layer is applied as a pure function of 
 (`autoencoder.apply_last_layer`). `disc_factor(step)` is `loss.disc_factor` from
 `loss.disc_start` on and 0 before, so early training is a plain autoencoder.
 
-`generator_loss(..., critic=False)` leaves the critic out of the graph (`g_loss` and
-`adaptive_weight` read 0), for a run whose critic never starts: the values and gradients are
-those of the full objective before `loss.disc_start`, for 17% fewer FLOPs per `synthetic`
-(128 px) training step. The choice is static, not a `lax.cond` on the step: XLA's CPU backend
-ran the same step many times slower with its convolutions inside a conditional.
+`generator_loss(..., critic=False)` and `discriminator_loss(..., critic=False)` leave the critic
+out of the graph (`g_loss`, `adaptive_weight`, `d_loss` and the logits read 0), for a run whose
+critic never starts: the values and gradients are those of the full objective before
+`loss.disc_start`, for 17% fewer FLOPs per `synthetic` (128 px) training step. The choice is
+static, not a `lax.cond` on the step: XLA's CPU backend ran the same step many times slower with
+its convolutions inside a conditional.
 
 `loss_config` is `default_config(...).loss`.
 """
@@ -130,16 +131,22 @@ def discriminator_loss(
   real: Array,
   fake: Array,
   step: Array,
+  critic: bool = True,
 ) -> tuple[Array, dict[str, Array]]:
   """Hinge discriminator loss on real images and (stop-gradient) reconstructions `[B, H, W, 3]`.
 
-  Returns `(loss, metrics)`; the loss is zero before `loss_config.disc_start`.
+  Returns `(loss, metrics)`; the loss is zero before `loss_config.disc_start`. `critic=False`
+  (static) does not run the discriminator: the loss, its gradient and `d_loss` / logits are 0.
   """
+  disc_factor = losses.adopt_weight(loss_config.disc_factor, step, loss_config.disc_start)
+  if not critic:
+    zero = jnp.zeros((), jnp.float32)
+    metrics = {"d_loss": zero, "logits_real": zero, "logits_fake": zero}
+    return zero, {**metrics, "disc_factor": disc_factor}
   both = jnp.concatenate([real, jax.lax.stop_gradient(fake).astype(real.dtype)], axis=0)
   logits = disc.apply({"params": disc_params}, both)
   n = real.shape[0]
   logits_real, logits_fake = logits[:n], logits[n:]
-  disc_factor = losses.adopt_weight(loss_config.disc_factor, step, loss_config.disc_start)
   d_loss = losses.hinge_d_loss(logits_real, logits_fake)
   loss = disc_factor * d_loss
   metrics = {

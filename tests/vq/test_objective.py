@@ -136,6 +136,17 @@ def test_critic_free_objective_equals_full_objective_before_disc_start(setup):
   assert float(aux_free["metrics"]["adaptive_weight"]) == 0.0
   assert float(aux_free["metrics"]["g_loss"]) == 0.0
 
+  def d_grads(critic):
+    fn = lambda d: objective.discriminator_loss(
+      disc, cfg.loss, d, x, aux_full["recon"], jnp.array(0), critic=critic
+    )
+    return jax.jit(jax.value_and_grad(fn, has_aux=True))(disc_params)
+
+  for critic in (True, False):  # before the start both give a zero loss and zero grads
+    (d_loss, d_metrics), dg = d_grads(critic)
+    assert float(d_loss) == 0.0 and all(not np.any(g) for g in jax.tree.leaves(dg))
+    assert (float(d_metrics["logits_real"]) != 0.0) == critic  # only the full one ran D
+
 
 def test_critic_starts_only_within_the_run():
   c = ml_collections.ConfigDict({"train": {"steps": 10}, "loss": {"disc_start": 9}})

@@ -319,16 +319,11 @@ def compute_grads(params, extra, batch, rng, config, step=None):
   (g_loss, aux), g_grads = jax.value_and_grad(g_fn, has_aux=True)(params["ae"])
 
   def d_fn(disc_params):
-    return objective.discriminator_loss(disc, config.loss, disc_params, images, aux["recon"], step)
+    return objective.discriminator_loss(
+      disc, config.loss, disc_params, images, aux["recon"], step, critic=critic
+    )
 
-  if critic:
-    (d_loss, d_metrics), d_grads = jax.value_and_grad(d_fn, has_aux=True)(params["disc"])
-  else:
-    d_grads = jax.tree.map(jnp.zeros_like, params["disc"])
-    zero = jnp.zeros((), jnp.float32)
-    d_loss = zero
-    d_metrics = {"d_loss": zero, "logits_real": zero, "logits_fake": zero}
-    d_metrics["disc_factor"] = aux["metrics"]["disc_factor"]
+  (d_loss, d_metrics), d_grads = jax.value_and_grad(d_fn, has_aux=True)(params["disc"])
   decay = float(config.train.get("usage_decay", 0.99))
   counts = decay * extra["code_counts"] + aux["counts"].astype(jnp.float32)
   new_extra = {"step": extra["step"] + 1, "code_counts": counts}
