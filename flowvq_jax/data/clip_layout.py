@@ -39,6 +39,14 @@ class ClipSpec:
   clip_id: str
 
 
+def split_identities(identities: Sequence[int]) -> dict[str, range]:
+  """The world identity indices of each split: consecutive blocks of `identities` (train,
+  validation, test), e.g. `(12, 2, 2)` -> train 0..11, validation 12..13, test 14..15."""
+  ends = np.cumsum([int(n) for n in identities])
+  starts = (0, *ends[:-1])
+  return {split: range(int(a), int(b)) for split, a, b in zip(SPLITS, starts, ends)}
+
+
 def clip_specs(
   identities: Sequence[int],
   clips_per_identity: int,
@@ -64,12 +72,12 @@ def clip_specs(
       "identities and utterances need 3 positive counts (train, validation, test); "
       f"got {n_ids} and {n_utt}."
     )
-  id_offsets = np.cumsum((0,) + n_ids)
+  id_ranges = split_identities(n_ids)
   utt_offsets = np.cumsum((0,) + n_utt)
   specs = {}
   for s, split in enumerate(SPLITS):
     specs[split] = []
-    for identity in range(id_offsets[s], id_offsets[s + 1]):
+    for identity in id_ranges[split]:
       for k in range(int(clips_per_identity)):
         emotion = (k + identity) % constants.NUM_EMOTIONS
         intensity = 1 if emotion == constants.NEUTRAL else 1 + (k // constants.NUM_EMOTIONS) % 3

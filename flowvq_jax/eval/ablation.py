@@ -1,7 +1,8 @@
 r"""The paper's ablations on the synthetic world: train every sweep member, evaluate, one table.
 
   python -m launch.evaluate --ablation --preset tiny --out OUT [--ablation_steps N] \
-      [--checkpoints DIR | --stage1 RUN] [--data_dir DIR] [--max_clips N]
+      [--checkpoints DIR | --stage1 RUN] [--data_dir DIR] [--max_clips N] \
+      [--query_override KEY=VALUE ...]
 
 Members (the `get_sweep` of the configs, expanded by `flowvq_jax.train.sweep.plan`):
 
@@ -21,11 +22,15 @@ per code-query member and seed on a 2-core CPU) and `synthetic` (the `synthetic`
 ExpFlow on the prepared `synthetic_talking_faces/small_64` in `--data_dir`, code query on
 in-memory 128 px clips; hours). `--ablation_steps N` sets every member's training steps
 (default: the preset's). The stage-1 codebook is `--stage1 RUN`, else `--checkpoints DIR`'s
-`vq_codebook`, else trained here with the preset (and `--ablation_steps`). `--ablation_seeds N`
-trains every member with seeds 0..N-1 (the codebook stays one run): the JSON gives the mean,
-the markdown `mean ± std` (sample std). Runs live in OUT/ablation/<stage>/<member>[_seed<s>]
-(seed 0 keeps the bare name); finished runs are reused, interrupted ones resume. Writes
-OUT/ablation.json (means), OUT/ablation.md and OUT/ablation_details.json (every seed's scores).
+`vq_codebook`, else trained here with the preset (and `--ablation_steps`). `--query_override
+KEY=VALUE` (repeatable) sets a config field of every code-query member; a stage-1 run that
+trained on the members' test identities (in-memory clips of another layout, e.g. a 1000-identity
+codebook with the `synthetic` default (12, 2, 2)) is an error naming the override that fixes it.
+`--ablation_seeds N` trains every member with seeds 0..N-1 (the codebook stays one run): the JSON
+gives the mean, the markdown `mean ± std` (sample std). Runs live in
+OUT/ablation/<stage>/<member>[_seed<s>] (seed 0 keeps the bare name); finished runs are reused,
+interrupted ones resume. Writes OUT/ablation.json (means), OUT/ablation.md and
+OUT/ablation_details.json (every seed's scores).
 """
 
 from __future__ import annotations
@@ -102,6 +107,25 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
   g.add_argument(
     "--ablation_seeds", type=int, default=1, help="seeds per member (mean, std over them)"
   )
+  g.add_argument(
+    "--query_override",
+    action="append",
+    default=[],
+    metavar="KEY=VALUE",
+    help="config override for every code-query member (repeatable), e.g. "
+    "data.memory.identities=(1000,4,48) to match a --stage1 run's identities",
+  )
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+  """`['a.b=1', ...]` -> `{'a.b': '1'}` (values parsed later against the config's types)."""
+  out = {}
+  for item in items:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+      raise ValueError(f"--query_override {item!r} is not KEY=VALUE.")
+    out[key.strip()] = value.strip()
+  return out
 
 
 @contextlib.contextmanager
@@ -221,7 +245,9 @@ def run_ablation(out: str, *, preset: str = "tiny", **kwargs):
   Returns `(rows, details)`: `{member: {column: value}}` (scores: the mean over seeds) and
   `{member: {'name', 'seeds': [per-seed scores, step, workdir, train_seconds], 'mean', 'std'}}`.
   Keyword arguments: steps (0: the preset's), stage1, checkpoints, data_dir, stages, max_clips,
-  seeds, landmark_steps, landmark_frames, log. The `tiny` preset compiles with most XLA
+  seeds, query_overrides (`{'key.path': value}` for every code-query member), landmark_steps,
+  landmark_frames, log. A stage-1 run that trained on the members' test identities is a
+  ValueError before any training. The `tiny` preset compiles with most XLA
   optimizations off (`fast_compile`): its runs are dominated by compilation.
   """
   if preset not in PRESETS:
@@ -241,6 +267,7 @@ def _run_ablation(
   stages: tuple[str, ...] = ("expflow", "vq_query"),
   max_clips: int = 0,
   seeds: int = 1,
+  query_overrides: dict[str, Any] | None = None,
   landmark_steps: int = 400,
   landmark_frames: int = 2048,
   log=print,
@@ -292,8 +319,16 @@ def _run_ablation(
     elif not os.path.isdir(stage1):
       raise FileNotFoundError(f"The stage-1 run {stage1} does not exist.")
     spec = f"{cdir / 'vq_query.py'}:{args['vq_query']},stage1={stage1}"
-    over = preset_over.get("vq_query", {})
+    over = {**preset_over.get("vq_query", {}), **(query_overrides or {})}
     base = _config(spec, over)
+    seen = query_task.identities_seen_by_stage1(base, "test")
+    if seen:  # before any training: the table would score faces the codebook was trained on
+      s1_ids = tuple(query_task.stage1_config(base).data.memory.identities)
+      raise ValueError(
+        f"The stage-1 run {stage1} trained on {len(seen)} of the code-query members' test "
+        f"identities ({seen[0]}..{seen[-1]}), so they would not be held out. Give the members "
+        f"the stage-1 identity layout: --query_override data.memory.identities={s1_ids}."
+      )
     extra = {**over, **_short_run(steps, base.train.steps, base.train.log_every)}
     members += _members("vq_query", spec, root, extra)
 
@@ -343,7 +378,8 @@ def run(args: argparse.Namespace) -> int:
   rows, details = run_ablation(
     args.out, preset=args.preset, steps=args.ablation_steps, stage1=args.stage1,
     checkpoints=args.checkpoints, data_dir=args.data_dir, stages=stages,
-    max_clips=args.max_clips, seeds=args.ablation_seeds, landmark_steps=args.landmark_steps,
+    max_clips=args.max_clips, seeds=args.ablation_seeds,
+    query_overrides=parse_overrides(args.query_override), landmark_steps=args.landmark_steps,
     landmark_frames=args.landmark_frames,
   )  # fmt: skip
   steps = args.ablation_steps or "the preset's"

@@ -144,6 +144,7 @@ def time_flow(
     key = jax.random.key(seed)
     compiled, compile_t = U.compile_timed(step, params, opt_state, batch, key)
     cost = U.xla_cost(compiled)
+    cost["flops"] = U.flop_count(step, params, opt_state, batch, key, compiled=compiled)
     best_t, _ = U.best_time(lambda: compiled(params, opt_state, batch, key)[2], repeats)
     flops = cost["flops"]
     out.update(
@@ -250,7 +251,7 @@ def _chunk_cost(sampler, params, n: int) -> dict[str, Any]:
     jnp.zeros((n,), bool),
   )
   compiled, _ = U.compile_timed(sampler.chunk_fn, *args)
-  return U.xla_cost(compiled)
+  return {**U.xla_cost(compiled), "flops": U.flop_count(sampler.chunk_fn, *args, compiled=compiled)}
 
 
 @functools.lru_cache(maxsize=8)
@@ -271,17 +272,17 @@ def sampling_flops(model, params, frames: int, n: int) -> float | None:
   mel = sds((n, frames, *model.mel_shape), jnp.float32)
   emo = sds((n, frames), jnp.int32)
   inten = sds((n, frames), jnp.float32)
-  prep = U.xla_cost(loop.prepare.lower(params, mel, emo, inten).compile())["flops"]
+  prep = U.flop_count(loop.prepare, params, mel, emo, inten)
   audio, comp = jax.eval_shape(loop.prepare, params, mel, emo, inten)
   carry = jax.eval_shape(
     lambda p: model.apply({"params": p}, n, method=type(model).initial_carry), params
   )
   keys = jax.eval_shape(lambda: jnp.stack([jax.random.key(i) for i in range(n)]))
   i32, f32 = sds((), jnp.int32), sds((), jnp.float32)
-  frame = U.xla_cost(loop.frame.lower(params, carry, audio, comp, emo, keys, i32, f32).compile())
-  if prep is None or frame["flops"] is None:
+  frame = U.flop_count(loop.frame, params, carry, audio, comp, emo, keys, i32, f32)
+  if prep is None or frame is None:
     return None
-  return prep + frames * frame["flops"]
+  return prep + frames * frame
 
 
 def time_sampling(

@@ -153,6 +153,7 @@ def _time_step(stage: str, arg: str, repeats: int, seed: int, overrides):
     step_fn = jax.jit(trainer.make_train_step(task, config, tx, schedule, 0.0))
     compiled, compile_s = U.compile_timed(step_fn, state, batch)
     cost = U.xla_cost(compiled)
+    cost["flops"] = U.flop_count(step_fn, state, batch, compiled=compiled)
     with U.MemoryMeter() as mem:
       best, _ = U.best_time(lambda: compiled(state, batch)[1], repeats)
   b = int(config.data.batch_size)

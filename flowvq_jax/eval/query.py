@@ -4,11 +4,12 @@ r"""Evaluation of the stage-2 code-query renderer on held-out identities.
 
 Reads a `vq_query` training workdir (its `config.json` and latest checkpoint: the stage-2 params
 and the frozen stage-1 params saved with them; the stage-1 model config comes from the stage-1
-run's `config.json`, `--stage1_workdir` if it moved). For every clip of `--split` (default `test`:
-identities never seen in training) the clip's FIRST frame is the source image and every other
-frame (every `--frame_stride`-th from frame 1) is rendered from the clip's own ground-truth
-coefficients (windows edge-padded at the clip ends, normalised like the training data, argmax
-codes, `--fidelity`). Against the real frames:
+run's `config.json`, `--stage1_workdir` if it moved), or a params export of one (`launch.export
+--items params` leaves the frozen stage 1 out; it is then read from the stage-1 run). For every
+clip of `--split` (default `test`: identities never seen in training) the clip's FIRST frame is
+the source image and every other frame (every `--frame_stride`-th from frame 1) is rendered from
+the clip's own ground-truth coefficients (windows edge-padded at the clip ends, normalised like
+the training data, argmax codes, `--fidelity`). Against the real frames:
 
   psnr, ssim, l1      per frame, averaged (`flowvq_jax.eval.metrics`, images in [0, 1]; L1 in
                       [-1, 1] units)
@@ -31,6 +32,9 @@ codes, `--fidelity`). Against the real frames:
   mouth_sharpness     variance of the Laplacian of the mouth box (ground-truth landmarks 48-67) on
                       frames with jaw_open > `--jaw_threshold`: rendered, ground truth
                       (`mouth_sharpness_gt`) and their ratio.
+  identities_seen_by_stage1  how many of the split's identities the stage-1 run trained on
+                      (`vq_query.identities_seen_by_stage1`; 0 unless the two stages' in-memory
+                      identity layouts differ); a warning is printed when it is not 0.
 
 Writes `DIR/query_eval.json` and `DIR/query_eval.md` (`flowvq_jax.eval.report`) and
 `DIR/query_grid.png`: one row per clip (the first `--grid` clips), source | target | rendered of
@@ -75,6 +79,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 def load_run(workdir: str, step: int | None = None, stage1_workdir: str | None = None):
   """`(config, params, stage1_params, step)` of a vq_query workdir; clear errors when absent."""
   from flowvq_jax.train import checkpoint  # noqa: PLC0415
+  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
 
   config, arrays, step = checkpoint.load_run(
     workdir, "vq_query", "python -m launch.train --config configs/vq_query.py ...", step
@@ -82,7 +87,7 @@ def load_run(workdir: str, step: int | None = None, stage1_workdir: str | None =
   if stage1_workdir:
     config.model.stage1_workdir = stage1_workdir
   params = {k: arrays["params"][k] for k in ("query", "fusion")}
-  return config, params, arrays["extra"]["stage1"], step
+  return config, params, task.frozen_stage1(config, arrays), step
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -244,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
     if args.source:
       config.data.source = args.source
   split = task.split_name(args.split)
+  seen = task.identities_seen_by_stage1(config, split)
   source, stats = task.clip_source(config.data, split)
   if not config.data.get("normalize", True):
     stats = None
@@ -265,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
     "data": f"{config.data.source}:{config.data.name}",
     "device": jax.devices()[0].device_kind,
     "landmark_regressor": reg_info,
+    "identities_seen_by_stage1": len(seen),
     **result,
     "seconds": round(time.perf_counter() - t0, 1),
   }
@@ -285,4 +292,9 @@ def run(args: argparse.Namespace) -> int:
     f"  mouth sharpness ratio (rendered / real): {report.format_value(ms)}\n"
     f"  wrote {paths['json']}, {paths['md']}, {args.out}/query_grid.png"
   )
+  if seen:
+    print(
+      f"  WARNING: the stage-1 run trained on {len(seen)} of these {split} identities "
+      f"({seen[0]}..{seen[-1]}): they are not held out from the codebook."
+    )
   return 0

@@ -164,8 +164,9 @@ def time_renderer(
 
   Returns dict with `image_size`, `tokens`, `frames`, `chunk`, `params` (stage 2), `first_call_s`
   (trace + compile + one clip), `render_s` (best later call), `fps`, `device`, and XLA's count of
-  one chunk call: `chunk_flops` (None where the backend gives none) and `chunk_xla_bytes`
-  (arguments + outputs + temporaries).
+  one chunk call: `chunk_flops` (`bench_util.flop_count`: as compiled for the host CPU, since a
+  GPU's count leaves out cuDNN's convolutions; None where XLA gives none) and `chunk_xla_bytes`
+  (arguments + outputs + temporaries, on the device).
   """
   cfg = default_config(size)
   cfg.image_size = image_size
@@ -194,12 +195,11 @@ def time_renderer(
     best = min(best, time.perf_counter() - t0)
   w = coefficient_windows(np.concatenate([exp, pose], -1)[:chunk], gen.window)
   w = np.concatenate([w, np.repeat(w[-1:], chunk - len(w), axis=0)], axis=0)
-  compiled = renderer.chunk_fn.lower(
-    params, stage1_params, to_model_image(source, s), w[..., :EXP_DIM], w[..., EXP_DIM:],
-    np.float32(0.5),
-  ).compile()  # fmt: skip
-  cost = compiled.cost_analysis()
-  cost = (cost[0] if cost else {}) if isinstance(cost, (list, tuple)) else (cost or {})
+  from flowvq_jax.eval import bench_util  # noqa: PLC0415
+
+  args = (params, stage1_params, to_model_image(source, s), w[..., :EXP_DIM], w[..., EXP_DIM:],
+          np.float32(0.5))  # fmt: skip
+  compiled = renderer.chunk_fn.lower(*args).compile()
   mem = compiled.memory_analysis()
   return dict(
     image_size=s,
@@ -211,7 +211,7 @@ def time_renderer(
     render_s=best,
     fps=frames / best,
     device=str(jax.devices()[0].device_kind),
-    chunk_flops=None if cost.get("flops") is None else float(cost["flops"]),
+    chunk_flops=bench_util.flop_count(renderer.chunk_fn, *args, compiled=compiled),
     chunk_xla_bytes=None
     if mem is None
     else int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes),

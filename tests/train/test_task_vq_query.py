@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from flowvq_jax.configlib import ConfigError
+from flowvq_jax.data import clip_layout
 from flowvq_jax.train import checkpoint, config_util, trainer
 from flowvq_jax.train.metrics import read_jsonl
 from flowvq_jax.train.tasks import vq_query as task
@@ -93,11 +94,23 @@ def test_data_pairs_shapes_and_sharding(run):
   assert b1["exp"].shape == (4, k, 64) and b1["pose"].shape == (4, k, 6)
   for key in b1:
     np.testing.assert_array_equal(b1[key], np.concatenate([b[key] for b in b2]))
-  # Eval windows: edge padding at the clip start (the first target is frame 0).
+  # Eval pairs: the source is frame 0, the targets the centres of equal segments of frames
+  # 1..T-1 (never the source itself); a target's window is edge-padded at the clip start.
+  assert task.eval_targets(75, 2).tolist() == [19, 56]
+  assert task.eval_targets(10, 3).tolist() == [2, 5, 8] and task.eval_targets(1, 2).tolist() == [
+    0,
+    0,
+  ]
   val = next(task.make_data(c, "validation", process_index=0, process_count=1, seed=0))
-  np.testing.assert_array_equal(val["exp"][0, : c.model.window], val["exp"][:1, c.model.window]
-                                .repeat(c.model.window, 0))  # fmt: skip
-  np.testing.assert_array_equal(val["source"][0], val["target"][0])  # source = frame 0
+  clip = task.clip_source(c.data, "validation")[0][0]
+  frames = np.asarray(clip["frames"])
+  frame = lambda i: task.resize_frames(frames[[i]], 32)[0] / 127.5 - 1.0
+  first, k = task.eval_targets(len(frames), c.data.frames_per_clip)[0], c.data.frames_per_clip
+  assert first == 1 + (len(frames) - 1) // (2 * k) and 0 < first < c.model.window
+  np.testing.assert_allclose(val["source"][0], frame(0), atol=1e-6)
+  np.testing.assert_allclose(val["target"][0], frame(first), atol=1e-6)
+  pad = c.model.window - first  # window positions before frame 0: copies of frame 0's row
+  np.testing.assert_array_equal(val["exp"][0, :pad], val["exp"][:1, pad].repeat(pad, 0))
 
 
 def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
@@ -117,6 +130,49 @@ def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
   grid = np.asarray(Image.open(os.path.join(out, "query_grid.png")))
   assert grid.shape == (2 * 32, 3 * 32, 3)  # one row per clip: source | target | rendered
   assert "PSNR" in capsys.readouterr().out
+
+
+def test_params_export_without_stage1_evaluates_like_the_workdir(stage1, run, tmp_path):
+  """`launch.export --items params` leaves the frozen stage 1 out; it is read from the config."""
+  from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
+  from flowvq_jax.train import export  # noqa: PLC0415
+
+  wd, _ = run
+  out = str(tmp_path / "export")
+  export.export_run(wd, out, items=["params"])
+  assert "extra" not in checkpoint.load_arrays(os.path.join(out, "checkpoints"))
+  _, params, s1, step = query_eval.load_run(out)
+  _, params_wd, s1_wd, step_wd = query_eval.load_run(wd)
+  assert step == step_wd == STEPS
+  assert _leaves_equal(params, params_wd) and _leaves_equal(s1, s1_wd)
+
+
+def test_identities_seen_by_stage1_follow_the_world_layout(stage1):
+  """The tiny stage 1 trains on identities 0-2 (layout (3, 1, 1)); stage 2's held-out faces are
+  safe with the same layout, not with a smaller one."""
+  assert clip_layout.split_identities((12, 2, 2)) == {
+    "train": range(0, 12), "validation": range(12, 14), "test": range(14, 16)
+  }  # fmt: skip
+  c = query_config(stage1)
+  assert task.identities_seen_by_stage1(c) == []
+  c.data.memory.identities = (1, 1, 1)
+  assert task.identities_seen_by_stage1(c) == [2]
+  assert task.identities_seen_by_stage1(c, "val") == [1]
+  c.data.memory.world_seed = 1  # other faces
+  assert task.identities_seen_by_stage1(c) == []
+
+
+def test_ablation_refuses_a_stage1_that_trained_on_its_test_identities(stage1, tmp_path, capsys):
+  out = tmp_path / "abl"
+  argv = ["--ablation", "--preset", "tiny", "--stages", "vq_query", "--stage1", stage1,
+          "--out", str(out), "--query_override", "data.memory.identities=(1,1,1)"]  # fmt: skip
+  assert evaluate_cli.main(argv) == 2
+  err = capsys.readouterr().err
+  assert "trained on 1 of the code-query members' test identities (2..2)" in err
+  assert "--query_override data.memory.identities=(3, 1, 1)" in err
+  assert not (out / "ablation" / "vq_query").exists()  # refused before any training
+  assert evaluate_cli.main(argv[:-1] + ["data.memory.identities"]) == 2
+  assert "is not KEY=VALUE" in capsys.readouterr().err
 
 
 def test_missing_stage1_workdir_is_a_clear_error(tmp_path):

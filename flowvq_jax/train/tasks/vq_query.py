@@ -18,7 +18,7 @@ The generator's adversarial term is on from step 0 (the stage-1 critic is alread
 Data: `(source, target)` frame pairs of the same clip, with the target's coefficient windows:
 
   source  float32 [B, S, S, 3] in [-1, 1]   a random frame of the clip (train) / its first frame
-  target  float32 [B, S, S, 3] in [-1, 1]   random frames (train) / evenly spaced frames (eval)
+  target  float32 [B, S, S, 3] in [-1, 1]   random frames (train) / `eval_targets` (eval)
   exp     float32 [B, 2k+1, 64]             frames t-k..t+k of the target, edge-padded at the
   pose    float32 [B, 2k+1, 6]              clip ends, normalised with the train-split statistics
   landmarks float32 [B, 68, 2]              the target's landmarks (pixels at S px)
@@ -51,6 +51,7 @@ import ml_collections
 import numpy as np
 
 from flowvq_jax.configlib import ConfigError
+from flowvq_jax.data import clip_layout
 from flowvq_jax.data import coeffs as coeffs_lib
 from flowvq_jax.train import optim
 from flowvq_jax.train.tasks import vq_codebook
@@ -127,6 +128,38 @@ def load_stage1(config) -> dict[str, Any]:
   _stage1_config(wd)
   step = config.model.get("stage1_step")
   return _stage1_arrays(wd, None if step is None or int(step) < 0 else int(step))
+
+
+def identities_seen_by_stage1(config, split: str = "test") -> list[int]:
+  """The identities of `split` (this run's in-memory clips) that the stage-1 run trained on.
+
+  Both stages number in-memory world identities the same way (`clip_layout.split_identities`:
+  consecutive train, validation, test blocks), so a stage 1 with more training identities than
+  this run's train + validation blocks has seen this run's "held-out" faces, and their scores
+  measure reconstruction of trained faces. Empty when either stage reads TFDS splits or the two
+  use different world seeds (different faces).
+  """
+  s1 = stage1_config(config).data
+  d = config.data
+  if d.source != "memory" or s1.get("source") != "memory":
+    return []
+  if int(s1.memory.world_seed) != int(d.memory.world_seed):
+    return []
+  trained = clip_layout.split_identities(s1.memory.identities)["train"]
+  held_out = clip_layout.split_identities(d.memory.identities)[split_name(split)]
+  return [i for i in held_out if i in trained]
+
+
+def frozen_stage1(config, arrays: dict[str, Any]) -> dict[str, Any]:
+  """The frozen stage-1 autoencoder params of a loaded stage-2 checkpoint (numpy).
+
+  A checkpoint keeps them in `extra['stage1']`; a params export that leaves `extra` out
+  (`launch.export --items params`, 53 MB smaller at 128 px) reads them from the stage-1 run of
+  `config.model.stage1_workdir` (a workdir or its export) instead.
+  """
+  if "extra" in arrays:
+    return arrays["extra"]["stage1"]
+  return load_stage1(config)["ae"]
 
 
 def generator_config(config, stage1_model=None) -> ml_collections.ConfigDict:
@@ -209,6 +242,19 @@ def clip_windows(clip, stats: coeffs_lib.CoeffStats | None, k: int):
   return coefficient_windows(exp, k), coefficient_windows(pose, k)
 
 
+def eval_targets(num_frames: int, n: int) -> np.ndarray:
+  """The `n` evaluation targets of a clip whose frame 0 is the source: int64 [n], the centres of
+  `n` equal segments of frames 1..T-1.
+
+  A stratified sample of the frames `launch.evaluate --stage query` scores (all but the source),
+  so validation and test measure the same thing. Spacing them from frame 0 (as before) made, at
+  the `synthetic` 2 targets per clip, frame 0 (the source itself) and frame T-1 the targets.
+  """
+  if num_frames < 2:
+    return np.zeros((n,), np.int64)
+  return 1 + ((num_frames - 1) * (2 * np.arange(n, dtype=np.int64) + 1)) // (2 * n)
+
+
 class PickPairs(grain.transforms.RandomMap):
   """A clip -> `n` (source, target, coefficient windows) examples at `size` px."""
 
@@ -225,7 +271,7 @@ class PickPairs(grain.transforms.RandomMap):
       tgt = np.sort(rng.choice(t, self.n, replace=t < self.n))
       src = rng.integers(0, t, self.n)
     else:
-      tgt = np.round(np.linspace(0, t - 1, self.n)).astype(np.int64)
+      tgt = eval_targets(t, self.n)
       src = np.zeros((self.n,), np.int64)
     exp_w, pose_w = clip_windows(clip, self.stats, self.window)
     scale = self.size / frames.shape[2]
