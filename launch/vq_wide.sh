@@ -19,6 +19,9 @@
 #   S1_LIMIT, S2_LIMIT  wall-clock seconds for a stage's training (startup included), unset: no
 #              limit; at the limit `timeout` sends SIGTERM, the trainer checkpoints and the
 #              chain goes on (the same command again resumes the run)
+#   EVAL       1 (default): evaluate each stage after training; 0: train only (and export), to
+#              split the chain over calls: `EVAL=0 ... S2_LIMIT=T`, then the stage's
+#              `launch.evaluate` command below on its own
 # Stage 1 ends with `launch.export` of its autoencoder params (53 MB at 128 px, in parts of at
 # most 15 MB, no optimizer state, no critic) to $RUNS/s1_export, so the stages can run on two
 # machines: `STAGES=1` on the first, then `STAGES=2 S1=<the copied s1_export>` on the second.
@@ -34,6 +37,7 @@ WORKERS="${WORKERS:--1}"
 S1_STEPS="${S1_STEPS:-5000}"
 S2_STEPS="${S2_STEPS:-2000}"
 STAGES="${STAGES:-1 2}"
+EVAL="${EVAL:-1}"
 EVAL_STRIDE="${EVAL_STRIDE:-2}"
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$RUNS/jax_cache}"
 EXTRA=()
@@ -65,8 +69,10 @@ if [[ " $STAGES " == *" 1 "* ]]; then
     --config.data.num_threads=8 --config.data.prefetch=8 --config.train.steps="$S1_STEPS" \
     --config.loss.disc_start=$((S1_STEPS + 1)) --config.train.eval_every=1500 \
     --config.train.ckpt_every=1500 "${EXTRA[@]}" ${S1_ARGS:-}
-  python -m launch.evaluate --stage vq --workdir "$S1" --out "$RUNS/s1_eval" --source memory \
-    --batch_size 64 --frame_stride "$EVAL_STRIDE"
+  if [[ "$EVAL" != 0 ]]; then
+    python -m launch.evaluate --stage vq --workdir "$S1" --out "$RUNS/s1_eval" --source memory \
+      --batch_size 64 --frame_stride "$EVAL_STRIDE"
+  fi
   rm -rf "$RUNS/s1_export"
   python -m launch.export --workdir "$S1" --out "$RUNS/s1_export" --exclude params/disc
 fi
@@ -75,6 +81,8 @@ if [[ " $STAGES " == *" 2 "* ]]; then
     --workdir "$RUNS/s2" "${MEM[@]}" --config.loss.adv_weight=0 --config.data.num_threads=8 \
     --config.data.prefetch=8 --config.train.steps="$S2_STEPS" --config.train.eval_every=1000 \
     --config.train.ckpt_every=1000 --config.optimizer.warmup_steps=200 "${EXTRA[@]}" ${S2_ARGS:-}
-  python -m launch.evaluate --stage query --workdir "$RUNS/s2" --out "$RUNS/s2_eval" \
-    --source memory --batch_size 64 --frame_stride "$EVAL_STRIDE" "${EVAL_EXTRA[@]}"
+  if [[ "$EVAL" != 0 ]]; then
+    python -m launch.evaluate --stage query --workdir "$RUNS/s2" --out "$RUNS/s2_eval" \
+      --source memory --batch_size 64 --frame_stride "$EVAL_STRIDE" "${EVAL_EXTRA[@]}"
+  fi
 fi
