@@ -323,7 +323,8 @@ def _run_ablation(
     base = _config(spec, over)
     seen = query_task.identities_seen_by_stage1(base, "test")
     if seen:  # before any training: the table would score faces the codebook was trained on
-      s1_ids = tuple(query_task.stage1_config(base).data.memory.identities)
+      ids = query_task.stage1_config(base).data.memory.identities
+      s1_ids = "(" + ",".join(str(int(i)) for i in ids) + ")"  # one shell word
       raise ValueError(
         f"The stage-1 run {stage1} trained on {len(seen)} of the code-query members' test "
         f"identities ({seen[0]}..{seen[-1]}), so they would not be held out. Give the members "

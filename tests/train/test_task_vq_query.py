@@ -169,7 +169,7 @@ def test_ablation_refuses_a_stage1_that_trained_on_its_test_identities(stage1, t
   assert evaluate_cli.main(argv) == 2
   err = capsys.readouterr().err
   assert "trained on 1 of the code-query members' test identities (2..2)" in err
-  assert "--query_override data.memory.identities=(3, 1, 1)" in err
+  assert "--query_override data.memory.identities=(3,1,1)." in err
   assert not (out / "ablation" / "vq_query").exists()  # refused before any training
   assert evaluate_cli.main(argv[:-1] + ["data.memory.identities"]) == 2
   assert "is not KEY=VALUE" in capsys.readouterr().err
