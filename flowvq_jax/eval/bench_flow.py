@@ -143,8 +143,7 @@ def time_flow(
 
     key = jax.random.key(seed)
     compiled, compile_t = U.compile_timed(step, params, opt_state, batch, key)
-    cost = U.xla_cost(compiled)
-    cost["flops"] = U.flop_count(step, params, opt_state, batch, key, compiled=compiled)
+    cost = U.xla_cost(compiled, step, (params, opt_state, batch, key))
     best_t, _ = U.best_time(lambda: compiled(params, opt_state, batch, key)[2], repeats)
     flops = cost["flops"]
     out.update(
@@ -251,7 +250,7 @@ def _chunk_cost(sampler, params, n: int) -> dict[str, Any]:
     jnp.zeros((n,), bool),
   )
   compiled, _ = U.compile_timed(sampler.chunk_fn, *args)
-  return {**U.xla_cost(compiled), "flops": U.flop_count(sampler.chunk_fn, *args, compiled=compiled)}
+  return U.xla_cost(compiled, sampler.chunk_fn, args)
 
 
 @functools.lru_cache(maxsize=8)

@@ -152,8 +152,7 @@ def _time_step(stage: str, arg: str, repeats: int, seed: int, overrides):
     state = jax.jit(lambda p, e: state_lib.create(p, e, tx, key, False))(params, extra)
     step_fn = jax.jit(trainer.make_train_step(task, config, tx, schedule, 0.0))
     compiled, compile_s = U.compile_timed(step_fn, state, batch)
-    cost = U.xla_cost(compiled)
-    cost["flops"] = U.flop_count(step_fn, state, batch, compiled=compiled)
+    cost = U.xla_cost(compiled, step_fn, (state, batch))
     with U.MemoryMeter() as mem:
       best, _ = U.best_time(lambda: compiled(state, batch)[1], repeats)
   b = int(config.data.batch_size)

@@ -1,8 +1,8 @@
 """Shared measuring tools of the speed benchmarks (`python -m launch.benchmark`).
 
-  compiled, compile_s = compile_timed(jax.jit(fn), *args)    # trace + lower + XLA compile
-  cost = xla_cost(compiled)       # {'flops', 'xla_bytes'}: XLA's count for ONE call
-  flops = flop_count(jax.jit(fn), *args, compiled=compiled)  # one call, counted for the CPU
+  jitted = jax.jit(fn)
+  compiled, compile_s = compile_timed(jitted, *args)          # trace + lower + XLA compile
+  cost = xla_cost(compiled, jitted, args)  # {'flops', 'xla_bytes'} of ONE call (FLOPs: CPU count)
   best, first = best_time(lambda: compiled(*args), repeats)  # seconds, after compilation
   with MemoryMeter() as mem: ...  # mem.result(): peak memory over the block
 
@@ -93,8 +93,14 @@ def compile_timed(jitted, *args, **kwargs) -> tuple[Any, float]:
   return compiled, time.perf_counter() - start
 
 
-def xla_cost(compiled) -> dict[str, float | None]:
-  """XLA's FLOP count and memory (arguments + outputs + temporaries, bytes) of one call."""
+def xla_cost(compiled, jitted=None, args: tuple = ()) -> dict[str, float | None]:
+  """XLA's FLOP count and memory (arguments + outputs + temporaries, bytes) of one call.
+
+  With `jitted` (the function `compiled` came from) and its `args`, the FLOPs on an accelerator
+  are `flop_count(jitted, *args)`, counted for the host CPU; on the CPU they are `compiled`'s.
+  """
+  if jitted is not None and jax.default_backend() != "cpu":
+    return {**xla_cost(compiled), "flops": flop_count(jitted, *args)}
   flops = None
   try:
     cost = compiled.cost_analysis()
@@ -115,17 +121,15 @@ def xla_cost(compiled) -> dict[str, float | None]:
   return {"flops": flops, "xla_bytes": mem}
 
 
-def flop_count(jitted, *args, compiled=None) -> float | None:
+def flop_count(jitted, *args) -> float | None:
   """XLA's FLOP count of one call `jitted(*args)`, as compiled for the host CPU.
 
   On a GPU, XLA's cost analysis leaves out the convolutions it hands to cuDNN (custom calls):
   one 128 px frame of the stage-2 renderer counted 2.2 GFLOP on an H100 against 28.7 on the CPU
-  (29.1 by hand from the jaxpr's convolutions and dots). So on accelerators the count comes from
-  a compile of the same program for the host CPU (compiled, not run); on the CPU, from
-  `compiled` when given. `args` may be arrays on any device or `jax.ShapeDtypeStruct`s.
+  (29.1 by hand from the jaxpr's convolutions and dots). So the count comes from a compile of
+  the same program for the host CPU (compiled, not run). `args` may be arrays on any device or
+  `jax.ShapeDtypeStruct`s. `xla_cost(compiled, jitted, args)` uses it on accelerators only.
   """
-  if jax.default_backend() == "cpu" and compiled is not None:
-    return xla_cost(compiled)["flops"]
   cpu = jax.devices("cpu")[0]
   to_host = lambda x: jax.device_put(x, cpu) if isinstance(x, (jax.Array, np.ndarray)) else x
   with jax.default_device(cpu):

@@ -164,7 +164,7 @@ def time_renderer(
 
   Returns dict with `image_size`, `tokens`, `frames`, `chunk`, `params` (stage 2), `first_call_s`
   (trace + compile + one clip), `render_s` (best later call), `fps`, `device`, and XLA's count of
-  one chunk call: `chunk_flops` (`bench_util.flop_count`: as compiled for the host CPU, since a
+  one chunk call (`bench_util.xla_cost`): `chunk_flops` (as compiled for the host CPU, since a
   GPU's count leaves out cuDNN's convolutions; None where XLA gives none) and `chunk_xla_bytes`
   (arguments + outputs + temporaries, on the device).
   """
@@ -199,8 +199,7 @@ def time_renderer(
 
   args = (params, stage1_params, to_model_image(source, s), w[..., :EXP_DIM], w[..., EXP_DIM:],
           np.float32(0.5))  # fmt: skip
-  compiled = renderer.chunk_fn.lower(*args).compile()
-  mem = compiled.memory_analysis()
+  cost = bench_util.xla_cost(renderer.chunk_fn.lower(*args).compile(), renderer.chunk_fn, args)
   return dict(
     image_size=s,
     tokens=gen.tokens,
@@ -211,10 +210,8 @@ def time_renderer(
     render_s=best,
     fps=frames / best,
     device=str(jax.devices()[0].device_kind),
-    chunk_flops=bench_util.flop_count(renderer.chunk_fn, *args, compiled=compiled),
-    chunk_xla_bytes=None
-    if mem is None
-    else int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes),
+    chunk_flops=cost["flops"],
+    chunk_xla_bytes=None if cost["xla_bytes"] is None else int(cost["xla_bytes"]),
   )
 
 

@@ -147,8 +147,9 @@ def test_memory_meter_sees_an_allocation():
 
 
 def test_flop_count_of_a_convolution_is_the_textbook_count():
-  """`flop_count` compiles for the host CPU (the path accelerators take) or reads `compiled`;
-  both give 2 * outputs * kernel taps * input channels for a convolution, + 2 * M * N * K."""
+  """`flop_count` compiles for the host CPU (the path `xla_cost` takes on accelerators); it and
+  `xla_cost` of the compiled call both give 2 * outputs * kernel taps * input channels for a
+  convolution, + 2 * M * N * K."""
   x = jax.ShapeDtypeStruct((2, 16, 16, 8), np.float32)
   k = np.ones((3, 3, 8, 4), np.float32)
   m = np.ones((4, 5), np.float32)
@@ -164,6 +165,7 @@ def test_flop_count_of_a_convolution_is_the_textbook_count():
   host = bench_util.flop_count(f, x, k, m)
   assert host == pytest.approx(expected, rel=0.01)
   compiled = f.lower(x, k, m).compile()
-  assert bench_util.flop_count(f, x, k, m, compiled=compiled) == pytest.approx(host)
+  assert bench_util.xla_cost(compiled)["flops"] == pytest.approx(host)
+  assert bench_util.xla_cost(compiled, f, (x, k, m))["flops"] == pytest.approx(host)
   on_device = jax.device_put(k, jax.devices()[0])  # arrays on any device are moved to the host
   assert bench_util.flop_count(f, x, on_device, m) == pytest.approx(host)
