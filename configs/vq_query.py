@@ -81,7 +81,7 @@ def _memory(variant: str) -> ml_collections.ConfigDict:
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   arg = parse_arg(
     arg, variants=VARIANTS, stage1="", warp=True, mapping=True, mhca=True, codebook=True,
-    memory=False, bf16=False, lpips="",
+    memory=False, bf16=False, lpips="", source_codes=True,
   )  # fmt: skip
   v = arg.variant
   tiny = v == "tiny"
@@ -96,6 +96,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.enc_ch_mult = ()  # (): one source-encoder level per level of the stage-1 run
   for name, field in SWITCHES.items():
     c.model[field] = bool(arg[name])
+  c.model.source_codes = bool(arg.source_codes)
   c.model.dtype = "bfloat16" if arg.bf16 else "float32"
   c.loss = base.loss
   c.loss.disc_start = 0  # the discriminator's own hinge loss starts here (adv_weight > 0)

@@ -5,17 +5,24 @@ predicting, for every token, an index into the FROZEN stage-1 codebook:
 
   motion   m = phi(coefficient window [B, 2k+1, 70])              (MappingNet, `use_mapping`)
   source   F_0..F_L = SourceEncoder(source [B, H, W, 3])           (one map per decoder level)
+           F_L <- [F_L, sg[E1(source)]]   the source's own stage-1 latents (`source_codes`)
   W        flow = FlowNet(F_L, m) [B, h, w, 2];  F'_l = warp(F_l, flow resized to level l)
   tokens   q = AdaIN(Dense(F'_L) + pos, m);  s = Dense(F_L) + pos  (identity tokens)
   MHCA     q = AdaIN(q + CrossAttention(q, s), m)                  (`use_mhca`; off: Dense([q, s]))
   head     q = TransformerBlock^n(q);  logits = Dense_K(LN q) [B, h, w, K]
+           logits += Dense_1(LN q) * onehot(c_src)   copy gate on the source's code (`source_codes`)
            features = Dense_D(LN q) [B, h, w, D]                     (predicted code embeddings)
   render   z = e[argmax logits] (inference) or the straight-through code embedding (training);
            image = stage-1 decoder(z) with CFT fusion of F'_l at the decoder levels `fuse_levels`:
            d <- d + w * (d * scale(F'_l, d) + shift(F'_l, d))       (CodeFormer, fidelity w)
 
 With `use_codebook=False` (the ablation without C) the decoder renders `features` directly.
-With `use_warp=False` the flow is zero (F'_l = F_l).
+With `use_warp=False` the flow is zero (F'_l = F_l). With `source_codes=True` the token-level
+source features carry the source frame's quantized stage-1 latents `E1(source) [B, h, w, D]`
+(frozen encoder and codebook, no gradient), and a per-token gate adds to the logit of the code
+`c_src` the source frame has at that token. Tokens the motion leaves unchanged (background, hair,
+clothes) can so name the source's code directly; without it the small source encoder has to
+learn to predict the stage-1 codes of faces it has never seen.
 
 Straight-through code embedding (training): with `p = softmax(logits)` and `y = onehot(argmax
 logits)`, the decoder input is `(y + p - sg[p]) @ E` where `E [K, D]` are the codes as the
@@ -167,12 +174,17 @@ class CodeQuery(nn.Module):
   use_mapping: bool = True
   use_mhca: bool = True
   use_codebook: bool = True
+  source_codes: bool = False
   norm_groups: int = 32
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, source: Array, coeffs: Array) -> dict[str, Any]:
-    """Args: source `[B or 1, H, W, 3]`, coeffs `[B, T, 70]`.
+  def __call__(
+    self, source: Array, coeffs: Array, source_codes: tuple[Array, Array] | None = None
+  ) -> dict[str, Any]:
+    """Args: source `[B or 1, H, W, 3]`, coeffs `[B, T, 70]`, source_codes `(latents [B or 1, h,
+    w, D], indices [B or 1, h, w])`: the source's quantized stage-1 latents and code indices
+    (required with `self.source_codes`, else ignored).
 
     Returns dict: `logits [B, h, w, K]` (float32; None without the codebook), `features
     [B, h, w, D]` (float32), `flow [B, h, w, 2]` (pixels of the token grid), `skips` (warped
@@ -186,6 +198,16 @@ class CodeQuery(nn.Module):
     feats = SourceEncoder(
       self.enc_ch, tuple(self.enc_ch_mult), self.norm_groups, self.dtype, name="source_encoder"
     )(source)
+    if self.source_codes:
+      grid = feats[-1].shape[1:3]
+      if source_codes is None or tuple(x.shape[1:3] for x in source_codes) != (grid, grid):
+        got = None if source_codes is None else [x.shape for x in source_codes]
+        raise ValueError(
+          f"source_codes must be (latents [B, {grid[0]}, {grid[1]}, D], indices [B, {grid[0]}, "
+          f"{grid[1]}]) at the token grid, got {got}."
+        )
+      latents, src_indices = source_codes
+      feats[-1] = jnp.concatenate([feats[-1], latents.astype(self.dtype)], axis=-1)
     feats = [jnp.broadcast_to(f, (b, *f.shape[1:])) for f in feats]
     tok = feats[-1]
     _, h, w, _ = tok.shape
@@ -214,6 +236,12 @@ class CodeQuery(nn.Module):
     if self.use_codebook:
       logits = nn.Dense(self.num_codes, dtype=self.dtype, name="logits")(x)
       logits = logits.astype(jnp.float32).reshape(b, h, w, self.num_codes)
+      if self.source_codes:
+        zeros = nn.initializers.zeros
+        gate = nn.Dense(1, kernel_init=zeros, dtype=self.dtype, name="copy_gate")(x)
+        gate = gate.astype(jnp.float32).reshape(b, h, w, 1)
+        src = jnp.broadcast_to(src_indices, (b, h, w))
+        logits = logits + gate * jax.nn.one_hot(src, self.num_codes, dtype=jnp.float32)
     features = nn.Dense(self.code_dim, dtype=self.dtype, name="features")(x)
     features = features.astype(jnp.float32).reshape(b, h, w, self.code_dim)
     return dict(logits=logits, features=features, flow=flow, skips=skips, motion=motion)
@@ -358,7 +386,8 @@ class CodeQueryGenerator:
     source = jnp.zeros((batch_size, s, s, 3), jnp.float32)
     coeffs = jnp.zeros((batch_size, t, COEFF_DIM), jnp.float32)
     k_query, k_fusion = jax.random.split(rng)
-    out, variables = self.query.init_with_output(k_query, source, coeffs)
+    codes = self.source_codes(stage1_params, source)
+    out, variables = self.query.init_with_output(k_query, source, coeffs, codes)
     query_params = variables["params"]
     fusion_params = {}
     keys = dict(zip(self.fuse_levels, jax.random.split(k_fusion, max(len(self.fuse_levels), 1))))
@@ -371,6 +400,18 @@ class CodeQueryGenerator:
     z = self.stage1.apply({"params": stage1_params}, out["features"], method=_post_quant)
     self._decode(stage1_params, z, out["skips"], jnp.ones(()), fuse)
     return {"query": query_params, "fusion": fusion_params}
+
+  def source_codes(self, stage1_params: Any, source: Array) -> tuple[Array, Array] | None:
+    """The source's stage-1 codes: `(latents [B, h, w, D] float32, indices [B, h, w] int32)`,
+    quantized by the frozen stage-1 encoder (no gradient); None when the model does not use
+    them (`source_codes=False`)."""
+    if not self.query.source_codes:
+      return None
+    quantized, aux = self.stage1.apply(
+      {"params": jax.lax.stop_gradient(stage1_params)}, source, method=VQAutoencoder.encode
+    )
+    latents = jax.lax.stop_gradient(quantized.astype(jnp.float32))
+    return latents, aux["indices"].astype(jnp.int32)
 
   def _decode(
     self, stage1_params: Any, z: Array, skips: list[Array], w: Array, fuse: Callable
@@ -422,7 +463,8 @@ class CodeQueryGenerator:
       raise ValueError(f"mode must be 'hard' or 'st', got {mode!r}.")
     coeffs = self.check_inputs(source, exp, pose)
     stage1_params = jax.lax.stop_gradient(stage1_params)
-    out = self.query.apply({"params": params["query"]}, source, coeffs)
+    codes = self.source_codes(stage1_params, source)
+    out = self.query.apply({"params": params["query"]}, source, coeffs, codes)
     table = self.stage1.apply({"params": stage1_params}, method=_code_table)  # [K, D]
     table = table.astype(jnp.float32)
     if self.query.use_codebook:
@@ -618,6 +660,7 @@ def default_config(size: str = "synthetic") -> ml_collections.ConfigDict:
       use_mapping=True,
       use_mhca=True,
       use_codebook=True,
+      source_codes=True,
       dtype="float32",
     )
   )

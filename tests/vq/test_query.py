@@ -176,6 +176,42 @@ def test_code_accuracy_rises(tiny, stage1_params):
   assert float(final["ce"]) < 0.5 * float(metrics["ce"][0])
 
 
+def test_source_codes_feed_the_source_frames_stage1_codes(tiny, stage1_params):
+  gen, params = tiny
+  assert gen.query.source_codes  # on by default
+  batch = world(2, seed=3)
+  model = ae.make_autoencoder(tiny_config().stage1)
+  quantized, aux = model.apply({"params": stage1_params}, batch["source"], method=model.encode)
+  latents, indices = gen.source_codes(stage1_params, batch["source"])
+  assert latents.shape == (2, 8, 8, 8) and indices.shape == (2, 8, 8)
+  np.testing.assert_allclose(latents, quantized, atol=1e-6)
+  np.testing.assert_array_equal(indices, aux["indices"])
+  # The token-level source features gain the code dimension, and the query reads them.
+  enc_width = 8 * tuple(tiny_config().stage1.ch_mult)[-1]
+  assert params["query"]["identity_proj"]["kernel"].shape[0] == enc_width + 8
+  coeffs = jnp.concatenate([batch["exp"], batch["pose"]], axis=-1)
+  query = jax.jit(lambda p, c: gen.query.apply({"params": p}, batch["source"], coeffs, c))
+  base = query(params["query"], (latents, indices))["logits"]
+  assert not np.allclose(base, query(params["query"], (0 * latents, indices))["logits"], atol=1e-4)
+  # The copy gate (zero at init) adds its value to the logit of the source's code only.
+  gated = jax.tree.map(lambda x: x, params["query"])
+  gated["copy_gate"] = dict(gated["copy_gate"], bias=jnp.full((1,), 3.0))
+  diff = query(gated, (latents, indices))["logits"] - base
+  np.testing.assert_allclose(diff, 3.0 * jax.nn.one_hot(indices, 32), atol=1e-4)
+  with pytest.raises(ValueError, match="source_codes must be"):
+    gen.query.apply({"params": params["query"]}, batch["source"], coeffs, None)
+  # A config written before the switch existed (no `source_codes` field) builds the model it
+  # trained: without source codes, so its checkpoints still load.
+  old = tiny_config()
+  del old.model["source_codes"]
+  old_gen = q.CodeQueryGenerator.from_config(old)
+  assert not old_gen.query.source_codes
+  assert old_gen.source_codes(stage1_params, batch["source"]) is None
+  old_params = jax.jit(old_gen.init)(fast_key(1), stage1_params)
+  assert old_params["query"]["identity_proj"]["kernel"].shape[0] == enc_width
+  assert "copy_gate" not in old_params["query"]
+
+
 def test_renderer_chunking_and_single_compile(tiny, stage1_params):
   gen, params = tiny
   rng = np.random.default_rng(0)
