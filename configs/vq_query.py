@@ -18,7 +18,9 @@ Variants (`configs/vq_query.py:VARIANT[,key=value...]`):
 Arguments: `stage1=WORKDIR` (the stage-1 run, REQUIRED before training: a
 `configs/vq_codebook.py` workdir of the matching size; its latest checkpoint is loaded and kept
 frozen), the ablation switches `warp=`, `mapping=`, `mhca=`, `codebook=` (true/false: the paper's
-W, phi, MHCA and C), `memory=true` (in-memory world clips), `bf16=true`, `lpips=PATH`.
+W, phi, MHCA and C), `source_codes=` (true: the query reads the source frame's own stage-1 codes,
+with a copy gate on their logits; docs/vq_query.md), `memory=true` (in-memory world clips),
+`bf16=true`, `lpips=PATH`.
 `get_sweep` gives the paper's ablation: full, -W, -phi, -MHCA, -C.
 
 Launch:
@@ -38,9 +40,12 @@ Measured (one run each; docs/vq_query_results.md):
     stopped at step 1265 of 2000 by the time limit: held-out SSIM 0.797 (target >= 0.85, not
     met), PSNR 22.7 dB, code accuracy 0.44. Copying the source frame gives 0.808; the stage-1
     reconstruction ceiling is 0.873.
-  * `synthetic` on one H100 on the 1000-identity stage 1 (28.13 dB / 0.9003), stopped at step
-    3594 of 6000: on 48 held-out identities SSIM 0.821 (not met), PSNR 24.50 dB, code accuracy
-    0.452, M-LMD 5.50; copying the source gives 0.799, the stage-1 ceiling 0.900.
+  * `synthetic` on one H100 on the 1000-identity stage 1 (28.13 dB / 0.9003), before
+    `source_codes` (`source_codes=false`), stopped at step 3594 of 6000: on 48 held-out
+    identities SSIM 0.821 (not met), PSNR 24.50 dB, code accuracy 0.452, M-LMD 5.50; copying
+    the source gives 0.799, the stage-1 ceiling 0.900.
+  * The same with `source_codes` (the default), all 6000 steps: SSIM 0.8365 at w = 1, 0.8388 at
+    w = 0.5 (not met), PSNR 25.20 dB, code accuracy 0.587, M-LMD 4.63.
   * The paper's ablation (full, -W, -phi, -MHCA, -C) at 32 px on a 2-core CPU, `tiny` on the
     quickstart's `--fast` codebook, 2000 steps, 3 seeds (`launch.evaluate --ablation --preset
     fast`): every member within 0.5 dB / 0.018 SSIM of the full model (held-out SSIM 0.682);

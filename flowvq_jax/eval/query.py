@@ -29,6 +29,8 @@ the training data, argmax codes, `--fidelity`). Against the real frames:
                       ignores the coefficients scores this)
   psnr_stage1_recon, ssim_stage1_recon  the stage-1 decoding of the real frame's own codes (what
                       perfect code accuracy renders without fusion)
+  code_accuracy_copy_source  the source frame's own stage-1 codes as the prediction (a model
+                      that copies every code of the source scores this)
   mouth_sharpness     variance of the Laplacian of the mouth box (ground-truth landmarks 48-67) on
                       frames with jaw_open > `--jaw_threshold`: rendered, ground truth
                       (`mouth_sharpness_gt`) and their ratio.
@@ -151,10 +153,11 @@ def evaluate(
       {"params": stage1_params}, codes, method=type(gen.stage1).decode_from_indices
     ).astype(jnp.float32)
     acc = jnp.mean(out["indices"] == codes, axis=(1, 2))
-    return jnp.clip(out["image"], -1.0, 1.0), acc, jnp.clip(recon, -1.0, 1.0)
+    copy_acc = jnp.mean(query.target_indices(gen, stage1_params, source_img) == codes, axis=(1, 2))
+    return jnp.clip(out["image"], -1.0, 1.0), acc, copy_acc, jnp.clip(recon, -1.0, 1.0)
 
-  names = ("psnr", "ssim", "l1", "code_accuracy", "psnr_copy_source", "ssim_copy_source",
-           "psnr_stage1_recon", "ssim_stage1_recon")  # fmt: skip
+  names = ("psnr", "ssim", "l1", "code_accuracy", "code_accuracy_copy_source", "psnr_copy_source",
+           "ssim_copy_source", "psnr_stage1_recon", "ssim_stage1_recon")  # fmt: skip
   per = {name: [] for name in names}
   gen_u8, real_u8, gt_lms, jaws, rows = [], [], [], [], []
   n_clips = len(source) if not max_clips else min(max_clips, len(source))
@@ -173,7 +176,7 @@ def evaluate(
       n = sel.size
       pad = lambda x, m=batch_size - n: np.concatenate([x, np.repeat(x[-1:], m, axis=0)])
       target = pad(frames[sel].astype(np.float32) / 127.5 - 1.0)
-      image, acc, recon = jax.device_get(
+      image, acc, copy_acc, recon = jax.device_get(
         render_fn(
           jnp.asarray(src), jnp.asarray(pad(exp_w[sel])), jnp.asarray(pad(pose_w[sel])),
           jnp.asarray(target),
@@ -185,6 +188,7 @@ def evaluate(
       per["ssim"].append(metrics.ssim(target, image)[:n])
       per["l1"].append(np.mean(np.abs(image - target), axis=(1, 2, 3))[:n])
       per["code_accuracy"].append(np.asarray(acc)[:n])
+      per["code_accuracy_copy_source"].append(np.asarray(copy_acc)[:n])
       source_b = np.broadcast_to(src, target.shape)
       per["psnr_copy_source"].append(metrics.psnr(target, source_b)[:n])
       per["ssim_copy_source"].append(metrics.ssim(target, source_b)[:n])
@@ -285,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
     f"  PSNR {result['psnr']:.2f} dB  SSIM {result['ssim']:.4f}  L1 {result['l1']:.4f}  "
     f"code accuracy {result['code_accuracy']:.3f}\n"
     f"  references: source copied PSNR {result['psnr_copy_source']:.2f} SSIM "
-    f"{result['ssim_copy_source']:.4f}; stage-1 reconstruction PSNR "
+    f"{result['ssim_copy_source']:.4f} code accuracy {result['code_accuracy_copy_source']:.3f}; "
+    f"stage-1 reconstruction PSNR "
     f"{result['psnr_stage1_recon']:.2f} SSIM {result['ssim_stage1_recon']:.4f}\n"
     f"  M-LMD {result['m_lmd']:.3f}  F-LMD {result['f_lmd']:.3f}  (regressor on real frames: "
     f"{result['m_lmd_real']:.3f} / {result['f_lmd_real']:.3f}; {reg_info})\n"

@@ -126,6 +126,20 @@ def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
             "psnr_stage1_recon", "m_lmd_real"):  # fmt: skip
     assert np.isfinite(result[k]), k
   assert 0.0 <= result["code_accuracy"] <= 1.0 and -1.0 <= result["ssim"] <= 1.0
+  # Copying the source's codes, computed here from the stage-1 codes of the clips' frames.
+  from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
+  from flowvq_jax.vq import query  # noqa: PLC0415
+
+  config, _, s1, _ = query_eval.load_run(wd)
+  gen = task.make_generator(config)
+  clips, _ = task.clip_source(config.data, "test")
+  same = []
+  for clip in clips[:2]:
+    frames = task.resize_frames(np.asarray(clip["frames"]).astype(np.uint8), c.image_size)
+    codes = np.asarray(query.target_indices(gen, s1, frames.astype(np.float32) / 127.5 - 1))
+    same.append(np.mean(codes[1:] == codes[:1], axis=(1, 2)))
+  expected = np.mean(np.concatenate(same))
+  assert abs(result["code_accuracy_copy_source"] - expected) < 1e-6, expected
   assert os.path.exists(os.path.join(out, "query_eval.md"))
   grid = np.asarray(Image.open(os.path.join(out, "query_grid.png")))
   assert grid.shape == (2 * 32, 3 * 32, 3)  # one row per clip: source | target | rendered
