@@ -66,11 +66,19 @@ class DataStateRestore(ocp.args.CheckpointArgs):
   pass
 
 
+def _path(directory: str) -> epath.Path:
+  """`directory` as orbax needs it: a local path made absolute (orbax refuses relative ones when
+  it writes arrays), a URI such as `gs://bucket/run` left as it is."""
+  directory = os.fspath(directory)
+  return epath.Path(directory if "://" in directory else os.path.abspath(directory))
+
+
 class Checkpointer:
   """Saves/restores `(state pytree, data state, metrics)` under `directory`.
 
   Args:
-    directory: checkpoint root (created if missing).
+    directory: checkpoint root (created if missing; a relative path is taken from the current
+      directory).
     keep: number of most recent checkpoints kept.
     best_metric: metric name (e.g. 'val/loss') whose best checkpoint is kept too, or None.
     best_mode: 'min' or 'max'.
@@ -105,7 +113,7 @@ class Checkpointer:
     )
     self.best_metric = best_metric
     self.best_mode = best_mode
-    self.directory = epath.Path(directory)
+    self.directory = _path(directory)
     self._mngr = ocp.CheckpointManager(
       self.directory, item_names=("state", "data", "meta"), options=options
     )
@@ -271,7 +279,7 @@ def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
   """
   import numpy as np  # noqa: PLC0415
 
-  root = epath.Path(directory)
+  root = _path(directory)
   if step is None:
     step = latest_step(directory)
     if step is None:

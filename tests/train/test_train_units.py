@@ -166,6 +166,20 @@ def test_checkpointer_keeps_last_n_and_best(tmp_path):
   np.testing.assert_array_equal(checkpoint.load_arrays(str(tmp_path))["w"], [0.0, 1.0, 2.0])
 
 
+def test_checkpointer_takes_a_relative_directory(tmp_path, monkeypatch):
+  """`--workdir runs/x` is relative; orbax writes arrays only under absolute paths."""
+  monkeypatch.chdir(tmp_path)
+  for async_save in (False, True):
+    rel = f"runs/a{int(async_save)}/checkpoints"
+    ck = checkpoint.Checkpointer(rel, async_save=async_save)
+    ck.save(3, {"w": jnp.arange(4.0)}, {"next_index": 3})
+    ck.wait()
+    assert ck.all_steps() == [3]
+    ck.close()
+    assert (tmp_path / rel / "3" / "state").is_dir()
+    np.testing.assert_array_equal(checkpoint.load_arrays(rel)["w"], [0.0, 1.0, 2.0, 3.0])
+
+
 def test_toy_data_is_deterministic_and_split_by_process():
   c = config()
   full = toy.make_data
