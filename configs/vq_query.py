@@ -48,8 +48,9 @@ Measured (one run each; docs/vq_query_results.md):
     w = 0.5 (not met), PSNR 25.20 dB, code accuracy 0.587, M-LMD 4.63.
   * The paper's ablation (full, -W, -phi, -MHCA, -C) at 32 px on a 2-core CPU, `tiny` on the
     quickstart's `--fast` codebook, 2000 steps, 3 seeds (`launch.evaluate --ablation --preset
-    fast`): every member within 0.5 dB / 0.018 SSIM of the full model (held-out SSIM 0.682);
-    -C has the best SSIM (0.700), -MHCA the best code accuracy (0.426 vs 0.355).
+    fast`), with source codes: every member within 0.5 dB / 0.016 SSIM of the full model
+    (held-out SSIM 0.690, code accuracy 0.534, copying the source's codes 0.539); -C has the best
+    SSIM (0.706).
 `mead` and `hdtf` have not been run. The paper reports SSIM 0.689, M-LMD 1.94 and F-LMD 2.06
 on MEAD.
 """
