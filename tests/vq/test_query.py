@@ -194,8 +194,8 @@ def test_source_codes_feed_the_source_frames_stage1_codes(tiny, stage1_params):
   base = query(params["query"], (latents, indices))["logits"]
   assert not np.allclose(base, query(params["query"], (0 * latents, indices))["logits"], atol=1e-4)
   # The copy gate (zero at init) adds its value to the logit of the source's code only.
-  gated = jax.tree.map(lambda x: x, params["query"])
-  gated["copy_gate"] = dict(gated["copy_gate"], bias=jnp.full((1,), 3.0))
+  gate = {**params["query"]["copy_gate"], "bias": jnp.full(1, 3.0)}
+  gated = {**params["query"], "copy_gate": gate}
   diff = query(gated, (latents, indices))["logits"] - base
   np.testing.assert_allclose(diff, 3.0 * jax.nn.one_hot(indices, 32), atol=1e-4)
   with pytest.raises(ValueError, match="source_codes must be"):
