@@ -87,7 +87,7 @@ def _memory(variant: str) -> ml_collections.ConfigDict:
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   arg = parse_arg(
     arg, variants=VARIANTS, stage1="", warp=True, mapping=True, mhca=True, codebook=True,
-    memory=False, bf16=False, lpips="", source_codes=True,
+    memory=False, bf16=False, lpips="", source_codes=True, copy_warp=False,
   )  # fmt: skip
   v = arg.variant
   tiny = v == "tiny"
@@ -103,6 +103,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   for name, field in SWITCHES.items():
     c.model[field] = bool(arg[name])
   c.model.source_codes = bool(arg.source_codes)
+  c.model.copy_warp = bool(arg.copy_warp)
   c.model.dtype = "bfloat16" if arg.bf16 else "float32"
   c.loss = base.loss
   c.loss.disc_start = 0  # the discriminator's own hinge loss starts here (adv_weight > 0)

@@ -31,6 +31,11 @@ the training data, argmax codes, `--fidelity`). Against the real frames:
                       perfect code accuracy renders without fusion)
   code_accuracy_copy_source  the source frame's own stage-1 codes as the prediction (a model
                       that copies every code of the source scores this)
+  code_accuracy_changed  code accuracy on the tokens whose target code differs from the source
+                      frame's (pooled over all such tokens; copying scores 0): what the model
+                      gets right beyond copying
+  changed_token_fraction  the share of tokens whose code differs from the source's
+                      (`1 - code_accuracy_copy_source`, pooled)
   mouth_sharpness     variance of the Laplacian of the mouth box (ground-truth landmarks 48-67) on
                       frames with jaw_open > `--jaw_threshold`: rendered, ground truth
                       (`mouth_sharpness_gt`) and their ratio.
@@ -153,12 +158,17 @@ def evaluate(
       {"params": stage1_params}, codes, method=type(gen.stage1).decode_from_indices
     ).astype(jnp.float32)
     acc = jnp.mean(out["indices"] == codes, axis=(1, 2))
-    copy_acc = jnp.mean(query.target_indices(gen, stage1_params, source_img) == codes, axis=(1, 2))
-    return jnp.clip(out["image"], -1.0, 1.0), acc, copy_acc, jnp.clip(recon, -1.0, 1.0)
+    changed = query.target_indices(gen, stage1_params, source_img) != codes  # [B, h, w]
+    counts = jnp.stack(
+      [jnp.sum(changed & (out["indices"] == codes), axis=(1, 2)), jnp.sum(changed, axis=(1, 2))], -1
+    )  # [B, 2]: correct changed tokens, changed tokens
+    copy_acc = 1.0 - jnp.mean(changed, axis=(1, 2))
+    return jnp.clip(out["image"], -1.0, 1.0), acc, copy_acc, counts, jnp.clip(recon, -1.0, 1.0)
 
   names = ("psnr", "ssim", "l1", "code_accuracy", "code_accuracy_copy_source", "psnr_copy_source",
            "ssim_copy_source", "psnr_stage1_recon", "ssim_stage1_recon")  # fmt: skip
   per = {name: [] for name in names}
+  changed_counts = []
   gen_u8, real_u8, gt_lms, jaws, rows = [], [], [], [], []
   n_clips = len(source) if not max_clips else min(max_clips, len(source))
   for c in range(n_clips):
@@ -176,7 +186,7 @@ def evaluate(
       n = sel.size
       pad = lambda x, m=batch_size - n: np.concatenate([x, np.repeat(x[-1:], m, axis=0)])
       target = pad(frames[sel].astype(np.float32) / 127.5 - 1.0)
-      image, acc, copy_acc, recon = jax.device_get(
+      image, acc, copy_acc, counts, recon = jax.device_get(
         render_fn(
           jnp.asarray(src), jnp.asarray(pad(exp_w[sel])), jnp.asarray(pad(pose_w[sel])),
           jnp.asarray(target),
@@ -189,6 +199,7 @@ def evaluate(
       per["l1"].append(np.mean(np.abs(image - target), axis=(1, 2, 3))[:n])
       per["code_accuracy"].append(np.asarray(acc)[:n])
       per["code_accuracy_copy_source"].append(np.asarray(copy_acc)[:n])
+      changed_counts.append(np.asarray(counts)[:n])
       source_b = np.broadcast_to(src, target.shape)
       per["psnr_copy_source"].append(metrics.psnr(target, source_b)[:n])
       per["ssim_copy_source"].append(metrics.ssim(target, source_b)[:n])
@@ -213,12 +224,16 @@ def evaluate(
   pred_real = lm.predict_landmarks(regressor, real_all)
   lmd = lambda p, region: metrics.lmd(p, lms_all, region, resolution=size)
   cat = {key: np.concatenate(v) for key, v in per.items()}
+  counts = np.concatenate(changed_counts).astype(np.float64)
   result: dict[str, Any] = {
     "num_clips": n_clips,
     "num_frames": int(gen_all.shape[0]),
     "image_size": size,
     "fidelity": float(fidelity),
     **{key: float(np.mean(v)) for key, v in cat.items()},
+    # Over all tokens whose target code differs from the source's (copying gets none of them).
+    "code_accuracy_changed": float(counts[:, 0].sum() / max(counts[:, 1].sum(), 1)),
+    "changed_token_fraction": float(counts[:, 1].sum() / (counts.shape[0] * gen.tokens**2)),
     "m_lmd": lmd(pred_gen, "mouth"),
     "f_lmd": lmd(pred_gen, "face"),
     "m_lmd_real": lmd(pred_real, "mouth"),
@@ -287,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
     f"query eval of {args.workdir} (step {step}) on {split}: {result['num_clips']} clips, "
     f"{result['num_frames']} frames at {result['image_size']} px, fidelity {fidelity}\n"
     f"  PSNR {result['psnr']:.2f} dB  SSIM {result['ssim']:.4f}  L1 {result['l1']:.4f}  "
-    f"code accuracy {result['code_accuracy']:.3f}\n"
+    f"code accuracy {result['code_accuracy']:.3f} (on the {result['changed_token_fraction']:.1%} "
+    f"of tokens whose code differs from the source's: {result['code_accuracy_changed']:.3f})\n"
     f"  references: source copied PSNR {result['psnr_copy_source']:.2f} SSIM "
     f"{result['ssim_copy_source']:.4f} code accuracy {result['code_accuracy_copy_source']:.3f}; "
     f"stage-1 reconstruction PSNR "

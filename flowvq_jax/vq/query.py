@@ -10,7 +10,8 @@ predicting, for every token, an index into the FROZEN stage-1 codebook:
   tokens   q = AdaIN(Dense(F'_L) + pos, m);  s = Dense(F_L) + pos  (identity tokens)
   MHCA     q = AdaIN(q + CrossAttention(q, s), m)                  (`use_mhca`; off: Dense([q, s]))
   head     q = TransformerBlock^n(q);  logits = Dense_K(LN q) [B, h, w, K]
-           logits += Dense_1(LN q) * onehot(c_src)   copy gate on the source's code (`source_codes`)
+           logits += Dense_1(LN q) * onehot(c_src)   copy gate on the source's code (`source_codes`;
+                     with `copy_warp`, onehot(c_src) is warped by W's flow like the features)
            features = Dense_D(LN q) [B, h, w, D]                     (predicted code embeddings)
   render   z = e[argmax logits] (inference) or the straight-through code embedding (training);
            image = stage-1 decoder(z) with CFT fusion of F'_l at the decoder levels `fuse_levels`:
@@ -22,7 +23,10 @@ source features carry the source frame's quantized stage-1 latents `E1(source) [
 (frozen encoder and codebook, no gradient), and a per-token gate adds to the logit of the code
 `c_src` the source frame has at that token. Tokens the motion leaves unchanged (background, hair,
 clothes) can so name the source's code directly; without it the small source encoder has to
-learn to predict the stage-1 codes of faces it has never seen.
+learn to predict the stage-1 codes of faces it has never seen. With `copy_warp` the
+gate adds the source's one-hot codes bilinearly warped by the token-level flow,
+`warp(onehot(c_src), flow)`, so a token can copy the code the motion brings to it (a zero flow,
+as without W, gives the in-place gate); the copy logits then train the flow too.
 
 Straight-through code embedding (training): with `p = softmax(logits)` and `y = onehot(argmax
 logits)`, the decoder input is `(y + p - sg[p]) @ E` where `E [K, D]` are the codes as the
@@ -175,6 +179,7 @@ class CodeQuery(nn.Module):
   use_mhca: bool = True
   use_codebook: bool = True
   source_codes: bool = False
+  copy_warp: bool = False
   norm_groups: int = 32
   dtype: Any = jnp.float32
 
@@ -198,6 +203,8 @@ class CodeQuery(nn.Module):
     feats = SourceEncoder(
       self.enc_ch, tuple(self.enc_ch_mult), self.norm_groups, self.dtype, name="source_encoder"
     )(source)
+    if self.copy_warp and not self.source_codes:
+      raise ValueError("copy_warp warps the source's codes by W's flow: it needs source_codes.")
     if self.source_codes:
       grid = feats[-1].shape[1:3]
       if source_codes is None or tuple(x.shape[1:3] for x in source_codes) != (grid, grid):
@@ -241,7 +248,10 @@ class CodeQuery(nn.Module):
         gate = nn.Dense(1, kernel_init=zeros, dtype=self.dtype, name="copy_gate")(x)
         gate = gate.astype(jnp.float32).reshape(b, h, w, 1)
         src = jnp.broadcast_to(src_indices, (b, h, w))
-        logits = logits + gate * jax.nn.one_hot(src, self.num_codes, dtype=jnp.float32)
+        copy = jax.nn.one_hot(src, self.num_codes, dtype=jnp.float32)
+        if self.copy_warp and self.use_warp:
+          copy = warp(copy, flow, self.warp_padding)
+        logits = logits + gate * copy
     features = nn.Dense(self.code_dim, dtype=self.dtype, name="features")(x)
     features = features.astype(jnp.float32).reshape(b, h, w, self.code_dim)
     return dict(logits=logits, features=features, flow=flow, skips=skips, motion=motion)
@@ -314,6 +324,8 @@ class CodeQueryGenerator:
       raise ValueError(
         f"model.enc_ch_mult {m['enc_ch_mult']} needs {num_levels} levels (stage-1 ch_mult)."
       )
+    if m.get("copy_warp") and not m.get("source_codes"):
+      raise ValueError("model.copy_warp warps the source's codes: it needs model.source_codes.")
     if m["embed_dim"] % m["num_heads"]:
       raise ValueError(
         f"embed_dim {m['embed_dim']} must be a multiple of num_heads {m['num_heads']}."
@@ -457,7 +469,8 @@ class CodeQueryGenerator:
     Returns:
       dict with `logits [B, h, w, K]` (None without codebook), `features [B, h, w, D]`,
       `indices [B, h, w]` (argmax, or nearest code of `features` without codebook), `flow
-      [B, h, w, 2]`, `motion [B, M]` and, when rendering, `image [B, H, W, 3]` (float32).
+      [B, h, w, 2]`, `motion [B, M]`, with `source_codes` the source's stage-1 codes
+      `source_indices [B, h, w]` and, when rendering, `image [B, H, W, 3]` (float32).
     """
     if mode not in ("hard", "st"):
       raise ValueError(f"mode must be 'hard' or 'st', got {mode!r}.")
@@ -485,6 +498,8 @@ class CodeQueryGenerator:
       flow=out["flow"],
       motion=out["motion"],
     )
+    if codes is not None:
+      result["source_indices"] = jnp.broadcast_to(codes[1], indices.shape)
     if render:
       z = self.stage1.apply({"params": stage1_params}, z, method=_post_quant)
 
@@ -540,8 +555,11 @@ def query_loss(
         + l1_weight * L1(x_hat, x) + perceptual_weight * P(x_hat, x) + adv_weight * (-D(x_hat))
 
   c* are the stage-1 codes of the real target frame, e_{c*} their embeddings as the decoder sees
-  them. x_hat is rendered with the straight-through code embedding; the decoder is skipped when
-  the three image weights are all zero. Without the codebook the CE term is absent.
+  them. CE is a weighted token mean: tokens whose target code differs from the source frame's
+  code (`changed`, the ones copying cannot get right) weigh `changed_weight` (default 1: the
+  plain mean), the others 1. x_hat is rendered with the straight-through code embedding; the
+  decoder is skipped when the three image weights are all zero. Without the codebook the CE
+  term is absent.
 
   Args:
     batch: `source [B, H, W, 3]`, `target [B, H, W, 3]` (both [-1, 1]), `exp [B, 2k+1, 64]`,
@@ -551,7 +569,8 @@ def query_loss(
 
   Returns:
     `(loss, aux)`, aux holding `metrics` (float32 scalars: `loss`, `ce`, `feat_l2`, `l1`,
-    `perceptual`, `g_loss`, `accuracy`) and `image` (the rendering, or None).
+    `perceptual`, `g_loss`, `accuracy`, `accuracy_changed` (on the changed tokens),
+    `changed_fraction`) and `image` (the rendering, or None).
   """
   lc = loss_config
   target = batch["target"].astype(jnp.float32)
@@ -584,12 +603,22 @@ def query_loss(
   ).astype(jnp.float32)
   target_feat = jax.lax.stop_gradient(jnp.take(table, codes, axis=0))
   feat_l2 = jnp.mean(jnp.square(out["features"] - target_feat))
+  src_codes = out.get("source_indices")
+  if src_codes is None:
+    src_codes = jnp.broadcast_to(
+      target_indices(generator, stage1_params, batch["source"]), codes.shape
+    )
+  changed = (codes != src_codes).astype(jnp.float32)  # [B, h, w]: the motion changed the code
   if out["logits"] is not None:
     logp = jax.nn.log_softmax(out["logits"], axis=-1)
-    ce = -jnp.mean(jnp.take_along_axis(logp, codes[..., None], axis=-1))
+    nll = -jnp.take_along_axis(logp, codes[..., None], axis=-1)[..., 0]
+    weights = 1.0 + (float(lc.get("changed_weight", 1.0)) - 1.0) * changed
+    ce = jnp.sum(weights * nll) / jnp.sum(weights)
   else:
     ce = zero
-  accuracy = jnp.mean((out["indices"] == codes).astype(jnp.float32))
+  correct = (out["indices"] == codes).astype(jnp.float32)
+  accuracy = jnp.mean(correct)
+  accuracy_changed = jnp.sum(correct * changed) / jnp.maximum(jnp.sum(changed), 1.0)
   l1 = perc = g_loss = zero
   image = out.get("image")
   if render:
@@ -608,7 +637,15 @@ def query_loss(
     + (lc.adv_weight * g_loss if adv else zero)
   )
   metrics = dict(
-    loss=loss, ce=ce, feat_l2=feat_l2, l1=l1, perceptual=perc, g_loss=g_loss, accuracy=accuracy
+    loss=loss,
+    ce=ce,
+    feat_l2=feat_l2,
+    l1=l1,
+    perceptual=perc,
+    g_loss=g_loss,
+    accuracy=accuracy,
+    accuracy_changed=accuracy_changed,
+    changed_fraction=jnp.mean(changed),
   )
   return loss, {"metrics": metrics, "image": image}
 
@@ -661,6 +698,7 @@ def default_config(size: str = "synthetic") -> ml_collections.ConfigDict:
       use_mhca=True,
       use_codebook=True,
       source_codes=True,
+      copy_warp=False,
       dtype="float32",
     )
   )
@@ -674,6 +712,7 @@ def default_config(size: str = "synthetic") -> ml_collections.ConfigDict:
       adv_weight=0.1,
       fidelity=1.0,
       random_fidelity=True,
+      changed_weight=1.0,
     )
   )
   return c

@@ -74,7 +74,7 @@ def test_trains_with_finite_losses_and_frozen_stage1(stage1, run):
     assert np.isfinite([r[key] for r in rows]).all(), key
   assert all(r["train/skipped_total"] == 0 for r in rows)
   final = json.load(open(os.path.join(wd, "final_metrics.json")))
-  for k in ("code_accuracy", "l1", "psnr", "ssim"):
+  for k in ("code_accuracy", "code_accuracy_changed", "l1", "psnr", "ssim"):
     assert np.isfinite(final["eval"][f"validation/{k}"]), k
   s1 = checkpoint.load_arrays(os.path.join(stage1, "checkpoints"))["params"]["ae"]
   state = checkpoint.load_arrays(os.path.join(wd, "checkpoints"), STEPS)
@@ -130,16 +130,26 @@ def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
   from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
   from flowvq_jax.vq import query  # noqa: PLC0415
 
-  config, _, s1, _ = query_eval.load_run(wd)
+  # The model's accuracy on the tokens whose code differs from the source's, pooled, from the
+  # generator's own predictions.
+  config, params, s1, _ = query_eval.load_run(wd)
   gen = task.make_generator(config)
-  clips, _ = task.clip_source(config.data, "test")
-  same = []
+  clips, stats = task.clip_source(config.data, "test")
+  same, hits, changed = [], 0, 0
   for clip in clips[:2]:
     frames = task.resize_frames(np.asarray(clip["frames"]).astype(np.uint8), c.image_size)
     codes = np.asarray(query.target_indices(gen, s1, frames.astype(np.float32) / 127.5 - 1))
     same.append(np.mean(codes[1:] == codes[:1], axis=(1, 2)))
+    exp_w, pose_w = task.clip_windows(clip, stats, config.model.window)
+    src = frames[:1].astype(np.float32) / 127.5 - 1
+    pred = gen.apply(params, s1, src, exp_w[1:], pose_w[1:], fidelity=1.0, render=False)
+    moved = codes[1:] != codes[:1]
+    hits += int(np.sum(moved & (np.asarray(pred["indices"]) == codes[1:])))
+    changed += int(moved.sum())
   expected = np.mean(np.concatenate(same))
   assert abs(result["code_accuracy_copy_source"] - expected) < 1e-6, expected
+  assert abs(result["changed_token_fraction"] - (1 - expected)) < 1e-6
+  assert changed > 0 and abs(result["code_accuracy_changed"] - hits / changed) < 1e-6
   assert os.path.exists(os.path.join(out, "query_eval.md"))
   grid = np.asarray(Image.open(os.path.join(out, "query_grid.png")))
   assert grid.shape == (2 * 32, 3 * 32, 3)  # one row per clip: source | target | rendered

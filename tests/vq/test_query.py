@@ -212,6 +212,59 @@ def test_source_codes_feed_the_source_frames_stage1_codes(tiny, stage1_params):
   assert "copy_gate" not in old_params["query"]
 
 
+def test_copy_warp_moves_the_copied_code_with_the_flow(tiny, stage1_params):
+  gen, params = tiny
+  warped = q.CodeQueryGenerator.from_config(tiny_config(copy_warp=True))
+  same = jax.jit(warped.init)(fast_key(1), stage1_params)
+  assert jax.tree.structure(same) == jax.tree.structure(params)  # no new parameters
+  batch = world(2, seed=4)
+  codes = gen.source_codes(stage1_params, batch["source"])
+  coeffs = jnp.concatenate([batch["exp"], batch["pose"]], axis=-1)
+
+  def logits(model, gate_bias, flow_x):
+    p = dict(params["query"])
+    p["copy_gate"] = {**p["copy_gate"], "bias": jnp.full(1, gate_bias)}
+    p["warp_net"] = {**p["warp_net"], "out": {**p["warp_net"]["out"]}}
+    p["warp_net"]["out"]["bias"] = jnp.array([flow_x, 0.0])  # the out conv's kernel is zero
+    return model.query.apply({"params": p}, batch["source"], coeffs, codes)["logits"]
+
+  # A zero flow (the init) is the in-place gate.
+  np.testing.assert_allclose(logits(warped, 3.0, 0.0), logits(gen, 3.0, 0.0), atol=1e-5)
+  # A flow of one token to the right: each token copies its right neighbour's code (the border
+  # column clamps to itself); the in-place gate keeps copying the token's own code.
+  shifted = jnp.concatenate([codes[1][:, :, 1:], codes[1][:, :, -1:]], axis=2)
+  diff = logits(warped, 3.0, 1.0) - logits(warped, 0.0, 1.0)
+  np.testing.assert_allclose(diff, 3.0 * jax.nn.one_hot(shifted, 32), atol=1e-4)
+  diff = logits(gen, 3.0, 1.0) - logits(gen, 0.0, 1.0)
+  np.testing.assert_allclose(diff, 3.0 * jax.nn.one_hot(codes[1], 32), atol=1e-4)
+  with pytest.raises(ValueError, match="copy_warp .*needs model.source_codes"):
+    q.CodeQueryGenerator.from_config(tiny_config(copy_warp=True, source_codes=False))
+
+
+def test_changed_weight_reweights_the_tokens_copying_gets_wrong(tiny, stage1_params):
+  gen, params = tiny
+  batch = world(3, seed=5)
+  out = gen.apply(params, stage1_params, batch["source"], batch["exp"], batch["pose"], render=False)
+  target = np.asarray(q.target_indices(gen, stage1_params, batch["target"]))
+  source = np.asarray(q.target_indices(gen, stage1_params, batch["source"]))
+  np.testing.assert_array_equal(out["source_indices"], source)
+  changed = target != source
+  assert 0 < changed.mean() < 1, changed.mean()
+  logp = np.asarray(jax.nn.log_softmax(out["logits"], axis=-1))
+  nll = -np.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
+  correct = np.asarray(out["indices"]) == target
+  for weight in (1.0, 5.0):
+    cfg = tiny_config().loss
+    cfg.update(l1_weight=0.0, perceptual_weight=0.0, adv_weight=0.0, changed_weight=weight)
+    _, aux = q.query_loss(gen, None, cfg, params, stage1_params, batch)
+    m = aux["metrics"]
+    w = np.where(changed, weight, 1.0)
+    np.testing.assert_allclose(m["ce"], (w * nll).sum() / w.sum(), rtol=1e-5)
+    np.testing.assert_allclose(m["changed_fraction"], changed.mean(), rtol=1e-6)
+    np.testing.assert_allclose(m["accuracy_changed"], correct[changed].mean(), rtol=1e-6)
+  np.testing.assert_allclose(m["accuracy"], correct.mean(), rtol=1e-6)
+
+
 def test_renderer_chunking_and_single_compile(tiny, stage1_params):
   gen, params = tiny
   rng = np.random.default_rng(0)

@@ -390,13 +390,17 @@ def render(params, extra, batch, config, fidelity: float | None = None):
 
 
 def eval_metrics(params, batch, rng, config, *, extra=None):
-  """Code accuracy (vs the stage-1 codes of the target), L1, PSNR, SSIM of the rendering."""
+  """Code accuracy (vs the stage-1 codes of the target; `code_accuracy_changed`: on the batch's
+  tokens whose target code differs from the source's), L1, PSNR, SSIM of the rendering."""
   del rng
   gen, out = render(params, extra, batch, config)
   codes = query.target_indices(gen, extra["stage1"], batch["target"])
+  changed = query.target_indices(gen, extra["stage1"], batch["source"]) != codes
+  correct = out["indices"] == codes
   x, y = (batch["target"] + 1.0) / 2.0, (out["image"] + 1.0) / 2.0
   return {
-    "code_accuracy": jnp.mean((out["indices"] == codes).astype(jnp.float32)),
+    "code_accuracy": jnp.mean(correct.astype(jnp.float32)),
+    "code_accuracy_changed": jnp.sum(correct & changed) / jnp.maximum(jnp.sum(changed), 1),
     "l1": jnp.mean(jnp.abs(out["image"] - batch["target"])),
     "psnr": jnp.mean(dm_pix.psnr(x, y)),
     "ssim": jnp.mean(dm_pix.ssim(x, y)),
