@@ -637,16 +637,9 @@ def query_loss(
     + (lc.adv_weight * g_loss if adv else zero)
   )
   metrics = dict(
-    loss=loss,
-    ce=ce,
-    feat_l2=feat_l2,
-    l1=l1,
-    perceptual=perc,
-    g_loss=g_loss,
-    accuracy=accuracy,
-    accuracy_changed=accuracy_changed,
-    changed_fraction=jnp.mean(changed),
-  )
+    loss=loss, ce=ce, feat_l2=feat_l2, l1=l1, perceptual=perc, g_loss=g_loss, accuracy=accuracy,
+    accuracy_changed=accuracy_changed, changed_fraction=jnp.mean(changed),
+  )  # fmt: skip
   return loss, {"metrics": metrics, "image": image}
 
 
