@@ -86,13 +86,15 @@ PRESETS = {
 QUERY_SWITCHES = {"use_warp": "W", "use_mapping": "phi", "use_mhca": "MHCA", "use_codebook": "C"}
 COLUMNS = (
   "stage", "prior", "history_dropout", "W", "phi", "MHCA", "C", "steps", "seeds",
-  "nll_nats_per_dim", "nll_bits_per_dim", "psnr", "ssim", "code_accuracy", "l1", "m_lmd", "f_lmd",
+  "nll_nats_per_dim", "nll_bits_per_dim", "psnr", "ssim", "code_accuracy", "code_accuracy_changed",
+  "l1", "m_lmd", "f_lmd",
 )  # fmt: skip
 FLOW_METRICS = ("nll_nats_per_dim", "nll_bits_per_dim")
-QUERY_METRICS = ("psnr", "ssim", "code_accuracy", "l1", "m_lmd", "f_lmd")
+QUERY_METRICS = ("psnr", "ssim", "code_accuracy", "code_accuracy_changed", "l1", "m_lmd", "f_lmd")
 HIGHER_IS_BETTER = {
   "nll_nats_per_dim": False, "nll_bits_per_dim": False, "psnr": True, "ssim": True,
-  "code_accuracy": True, "l1": False, "m_lmd": False, "f_lmd": False,
+  "code_accuracy": True, "code_accuracy_changed": True, "l1": False, "m_lmd": False,
+  "f_lmd": False,
 }  # fmt: skip
 
 
@@ -106,6 +108,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
   )
   g.add_argument(
     "--ablation_seeds", type=int, default=1, help="seeds per member (mean, std over them)"
+  )
+  g.add_argument(
+    "--ablation_members",
+    default="",
+    metavar="NAMES",
+    help="train and score only these members (comma-separated; a table row's name or its end, "
+    "e.g. --ablation_members=full,-C); default: all",
   )
   g.add_argument(
     "--query_override",
@@ -197,6 +206,21 @@ def _row_name(m: dict[str, Any]) -> str:
   return "code query " + ("full" if not off else " ".join(f"-{x}" for x in off))
 
 
+def _select(members: list[dict[str, Any]], wanted: tuple[str, ...]) -> list[dict[str, Any]]:
+  """The members whose row name is, or ends with, one of `wanted` (all when it is empty)."""
+  if not wanted:
+    return members
+  names = [_row_name(m) for m in members]
+  hit = lambda name, w: name == w or name.endswith(" " + w)
+  unknown = [w for w in wanted if not any(hit(n, w) for n in names)]
+  if unknown:
+    raise ValueError(
+      f"--ablation_members {','.join(unknown)} names no member; the members are: "
+      f"{'; '.join(names)}."
+    )
+  return [m for m, n in zip(members, names) if any(hit(n, w) for w in wanted)]
+
+
 def _metrics_of(stage: str) -> tuple[str, ...]:
   return FLOW_METRICS if stage == "expflow" else QUERY_METRICS
 
@@ -245,7 +269,8 @@ def run_ablation(out: str, *, preset: str = "tiny", **kwargs):
   Returns `(rows, details)`: `{member: {column: value}}` (scores: the mean over seeds) and
   `{member: {'name', 'seeds': [per-seed scores, step, workdir, train_seconds], 'mean', 'std'}}`.
   Keyword arguments: steps (0: the preset's), stage1, checkpoints, data_dir, stages, max_clips,
-  seeds, query_overrides (`{'key.path': value}` for every code-query member), landmark_steps,
+  seeds, query_overrides (`{'key.path': value}` for every code-query member), wanted (row
+  names, or their ends such as 'full' or '-C': only those members; empty: all), landmark_steps,
   landmark_frames, log. A stage-1 run that trained on the members' test identities is a
   ValueError before any training. The `tiny` preset compiles with most XLA
   optimizations off (`fast_compile`): its runs are dominated by compilation.
@@ -268,6 +293,7 @@ def _run_ablation(
   max_clips: int = 0,
   seeds: int = 1,
   query_overrides: dict[str, Any] | None = None,
+  wanted: tuple[str, ...] = (),
   landmark_steps: int = 400,
   landmark_frames: int = 2048,
   log=print,
@@ -306,6 +332,7 @@ def _run_ablation(
       table.check_dataset(str(base.data.name), str(base.data.data_dir), hint="")
     extra = {**over, **_short_run(steps, base.train.steps, base.train.log_every)}
     members += _members("expflow", spec, root, extra)
+  train_stage1 = None  # (spec, overrides) when this command trains the stage-1 codebook
   if "vq_query" in stages:
     if stage1 is None and checkpoints:
       stage1 = stages_lib.stage_dir(checkpoints, "vq_codebook")
@@ -315,14 +342,20 @@ def _run_ablation(
       s1_base = _config(s1_spec, s1_over)
       stage1 = os.path.join(root, "vq_codebook")
       short = _short_run(steps, s1_base.train.steps, s1_base.train.log_every)
-      _train(s1_spec, {**s1_over, **short}, stage1, log)
+      train_stage1 = (s1_spec, {**s1_over, **short})
     elif not os.path.isdir(stage1):
       raise FileNotFoundError(f"The stage-1 run {stage1} does not exist.")
     spec = f"{cdir / 'vq_query.py'}:{args['vq_query']},stage1={stage1}"
     over = {**preset_over.get("vq_query", {}), **(query_overrides or {})}
     base = _config(spec, over)
+    extra = {**over, **_short_run(steps, base.train.steps, base.train.log_every)}
+    members += _members("vq_query", spec, root, extra)
+  members = _select(members, wanted)  # before any training: an unknown name is an error
+  if any(m["stage"] == "vq_query" for m in members):
+    if train_stage1 is not None:
+      _train(*train_stage1, stage1, log)
     seen = query_task.identities_seen_by_stage1(base, "test")
-    if seen:  # before any training: the table would score faces the codebook was trained on
+    if seen:  # before any member trains: the table would score faces the codebook trained on
       ids = query_task.stage1_config(base).data.memory.identities
       s1_ids = "(" + ",".join(str(int(i)) for i in ids) + ")"  # one shell word
       raise ValueError(
@@ -330,8 +363,6 @@ def _run_ablation(
         f"identities ({seen[0]}..{seen[-1]}), so they would not be held out. Give the members "
         f"the stage-1 identity layout: --query_override data.memory.identities={s1_ids}."
       )
-    extra = {**over, **_short_run(steps, base.train.steps, base.train.log_every)}
-    members += _members("vq_query", spec, root, extra)
 
   rows: dict[str, dict[str, Any]] = {}
   regressor, details = None, {}
@@ -380,7 +411,9 @@ def run(args: argparse.Namespace) -> int:
     args.out, preset=args.preset, steps=args.ablation_steps, stage1=args.stage1,
     checkpoints=args.checkpoints, data_dir=args.data_dir, stages=stages,
     max_clips=args.max_clips, seeds=args.ablation_seeds,
-    query_overrides=parse_overrides(args.query_override), landmark_steps=args.landmark_steps,
+    query_overrides=parse_overrides(args.query_override),
+    wanted=tuple(w.strip() for w in args.ablation_members.split(",") if w.strip()),
+    landmark_steps=args.landmark_steps,
     landmark_frames=args.landmark_frames,
   )  # fmt: skip
   steps = args.ablation_steps or "the preset's"

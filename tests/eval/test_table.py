@@ -169,9 +169,11 @@ def test_ablation_rows_average_seeds_and_show_spread():
     "overrides": {f"model.{k}": k != "use_warp" for k in ablation.QUERY_SWITCHES},
   }
   scores = [
-    dict(psnr=20.0, ssim=0.70, code_accuracy=0.5, l1=0.1, m_lmd=3.0, f_lmd=2.0),
-    dict(psnr=22.0, ssim=0.74, code_accuracy=0.6, l1=0.2, m_lmd=5.0, f_lmd=4.0),
-  ]
+    dict(psnr=20.0, ssim=0.70, code_accuracy=0.5, code_accuracy_changed=0.1, l1=0.1, m_lmd=3.0,
+         f_lmd=2.0),
+    dict(psnr=22.0, ssim=0.74, code_accuracy=0.6, code_accuracy_changed=0.2, l1=0.2, m_lmd=5.0,
+         f_lmd=4.0),
+  ]  # fmt: skip
   per_seed = [dict(s, step=7) for s in scores]
   mean, std = ablation._mean_std(per_seed, "vq_query")
   np.testing.assert_allclose(std["psnr"], np.sqrt(2.0))  # sample std of (20, 22)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from flowvq_jax.configlib import ConfigError
 from flowvq_jax.data import clip_layout
+from flowvq_jax.eval import report
 from flowvq_jax.train import checkpoint, config_util, trainer
 from flowvq_jax.train.metrics import read_jsonl
 from flowvq_jax.train.tasks import vq_query as task
@@ -197,6 +198,24 @@ def test_ablation_refuses_a_stage1_that_trained_on_its_test_identities(stage1, t
   assert not (out / "ablation" / "vq_query").exists()  # refused before any training
   assert evaluate_cli.main(argv[:-1] + ["data.memory.identities"]) == 2
   assert "is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_ablation_members_trains_and_scores_only_the_named_ones(stage1, tmp_path, capsys):
+  out = tmp_path / "abl"
+  argv = ["--ablation", "--preset", "tiny", "--stages", "vq_query", "--out", str(out),
+          "--ablation_steps", "1", "--max_clips", "1", "--landmark_steps", "2",
+          "--landmark_frames", "16"]  # fmt: skip
+  # An unknown name fails before anything trains, the preset's own stage 1 included.
+  assert evaluate_cli.main(argv + ["--ablation_members=full,-X"]) == 2
+  err = capsys.readouterr().err
+  assert "--ablation_members -X names no member" in err and "code query -MHCA" in err
+  assert not (out / "ablation").exists()
+  argv += ["--stage1", stage1]
+  assert evaluate_cli.main(argv + ["--ablation_members=-C"]) == 0
+  rows = report.load_json(str(out / "ablation.json"))
+  assert list(rows) == ["code query -C"] and rows["code query -C"]["C"] is False
+  assert 0.0 <= rows["code query -C"]["code_accuracy_changed"] <= 1.0
+  assert len(os.listdir(out / "ablation" / "vq_query")) == 1
 
 
 def test_missing_stage1_workdir_is_a_clear_error(tmp_path):
