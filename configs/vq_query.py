@@ -19,8 +19,9 @@ Arguments: `stage1=WORKDIR` (the stage-1 run, REQUIRED before training: a
 `configs/vq_codebook.py` workdir of the matching size; its latest checkpoint is loaded and kept
 frozen), the ablation switches `warp=`, `mapping=`, `mhca=`, `codebook=` (true/false: the paper's
 W, phi, MHCA and C), `source_codes=` (true: the query reads the source frame's own stage-1 codes,
-with a copy gate on their logits; docs/vq_query.md), `memory=true` (in-memory world clips),
-`bf16=true`, `lpips=PATH`.
+with a copy gate on their logits; docs/vq_query.md), `copy_warp=` (true: the copy gate follows
+W's flow), `memory=true` (in-memory world clips), `bf16=true`, `lpips=PATH`. The CE weight of
+the tokens whose code differs from the source's is `--config.loss.changed_weight` (default 1).
 `get_sweep` gives the paper's ablation: full, -W, -phi, -MHCA, -C.
 
 Launch:

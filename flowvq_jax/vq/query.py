@@ -573,6 +573,9 @@ def query_loss(
     `changed_fraction`) and `image` (the rendering, or None).
   """
   lc = loss_config
+  changed_weight = float(lc.get("changed_weight", 1.0))
+  if not changed_weight > 0:
+    raise ValueError(f"loss.changed_weight must be > 0 (1: plain mean CE), got {changed_weight}.")
   target = batch["target"].astype(jnp.float32)
   if "target_indices" in batch:
     codes = batch["target_indices"]
@@ -612,7 +615,7 @@ def query_loss(
   if out["logits"] is not None:
     logp = jax.nn.log_softmax(out["logits"], axis=-1)
     nll = -jnp.take_along_axis(logp, codes[..., None], axis=-1)[..., 0]
-    weights = 1.0 + (float(lc.get("changed_weight", 1.0)) - 1.0) * changed
+    weights = 1.0 + (changed_weight - 1.0) * changed
     ce = jnp.sum(weights * nll) / jnp.sum(weights)
   else:
     ce = zero

@@ -263,6 +263,9 @@ def test_changed_weight_reweights_the_tokens_copying_gets_wrong(tiny, stage1_par
     np.testing.assert_allclose(m["changed_fraction"], changed.mean(), rtol=1e-6)
     np.testing.assert_allclose(m["accuracy_changed"], correct[changed].mean(), rtol=1e-6)
   np.testing.assert_allclose(m["accuracy"], correct.mean(), rtol=1e-6)
+  cfg.changed_weight = 0.0
+  with pytest.raises(ValueError, match="changed_weight must be > 0"):
+    q.query_loss(gen, None, cfg, params, stage1_params, batch)
 
 
 def test_renderer_chunking_and_single_compile(tiny, stage1_params):
