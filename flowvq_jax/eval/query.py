@@ -158,7 +158,7 @@ def evaluate(
       {"params": stage1_params}, codes, method=type(gen.stage1).decode_from_indices
     ).astype(jnp.float32)
     acc = jnp.mean(out["indices"] == codes, axis=(1, 2))
-    changed = query.target_indices(gen, stage1_params, source_img) != codes  # [B, h, w]
+    changed = query.changed_tokens(gen, stage1_params, out, source_img, codes)  # [B, h, w]
     counts = jnp.stack(
       [jnp.sum(changed & (out["indices"] == codes), axis=(1, 2)), jnp.sum(changed, axis=(1, 2))], -1
     )  # [B, 2]: correct changed tokens, changed tokens

@@ -538,6 +538,22 @@ def target_indices(generator: CodeQueryGenerator, stage1_params: Any, target: Ar
   )
 
 
+def changed_tokens(
+  generator: CodeQueryGenerator,
+  stage1_params: Any,
+  out: dict[str, Any],
+  source: Array,
+  codes: Array,
+) -> Array:
+  """bool `[B, h, w]`: the tokens whose target code `codes [B, h, w]` differs from the source
+  frame's stage-1 code, the ones copying the source gets wrong. Reads `out['source_indices']`
+  (from `CodeQueryGenerator.apply` with `source_codes`), else encodes `source [B or 1, H, W, 3]`."""
+  src = out.get("source_indices")
+  if src is None:
+    src = target_indices(generator, stage1_params, source)
+  return jnp.broadcast_to(src, codes.shape) != codes
+
+
 def query_loss(
   generator: CodeQueryGenerator,
   perceptual_fn: Callable[[Array, Array], Array] | None,
@@ -606,12 +622,8 @@ def query_loss(
   ).astype(jnp.float32)
   target_feat = jax.lax.stop_gradient(jnp.take(table, codes, axis=0))
   feat_l2 = jnp.mean(jnp.square(out["features"] - target_feat))
-  src_codes = out.get("source_indices")
-  if src_codes is None:
-    src_codes = jnp.broadcast_to(
-      target_indices(generator, stage1_params, batch["source"]), codes.shape
-    )
-  changed = (codes != src_codes).astype(jnp.float32)  # [B, h, w]: the motion changed the code
+  changed = changed_tokens(generator, stage1_params, out, batch["source"], codes)
+  changed = changed.astype(jnp.float32)
   if out["logits"] is not None:
     logp = jax.nn.log_softmax(out["logits"], axis=-1)
     nll = -jnp.take_along_axis(logp, codes[..., None], axis=-1)[..., 0]

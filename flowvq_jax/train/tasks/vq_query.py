@@ -395,7 +395,7 @@ def eval_metrics(params, batch, rng, config, *, extra=None):
   del rng
   gen, out = render(params, extra, batch, config)
   codes = query.target_indices(gen, extra["stage1"], batch["target"])
-  changed = query.target_indices(gen, extra["stage1"], batch["source"]) != codes
+  changed = query.changed_tokens(gen, extra["stage1"], out, batch["source"], codes)
   correct = out["indices"] == codes
   x, y = (batch["target"] + 1.0) / 2.0, (out["image"] + 1.0) / 2.0
   return {
