@@ -28,8 +28,12 @@ def tiny_checkpoints(tmp_path_factory) -> str:
 def fast_compiles():
   """XLA without most optimisations for a module of many tiny, briefly run programs: compile
   time dominates them and drops several-fold. Use with
-  `pytestmark = pytest.mark.usefixtures("fast_compiles")`."""
+  `pytestmark = pytest.mark.usefixtures("fast_compiles")`.
+
+  The flag is not part of jit's cache key, so the caches are cleared on the way out: a later
+  module must not reuse a program compiled here (its numerics differ in the last bits)."""
   old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
   jax.config.update("jax_disable_most_optimizations", True)
   yield
   jax.config.update("jax_disable_most_optimizations", old)
+  jax.clear_caches()

@@ -139,7 +139,10 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def fast_compile(enabled: bool):
-  """`jax_disable_most_optimizations` while inside (tiny runs are dominated by XLA compiles)."""
+  """`jax_disable_most_optimizations` while inside (tiny runs are dominated by XLA compiles).
+
+  The flag is not part of jit's cache key: on the way out the caches are cleared, so nothing
+  compiled inside runs later in the process."""
   import jax  # noqa: PLC0415
 
   old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
@@ -148,6 +151,8 @@ def fast_compile(enabled: bool):
     yield
   finally:
     jax.config.update("jax_disable_most_optimizations", old)
+    if enabled and not old:
+      jax.clear_caches()
 
 
 def _config(spec: str, overrides: dict[str, Any]):

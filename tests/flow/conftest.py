@@ -42,7 +42,8 @@ def fast_compiles_full_precision():
   """XLA without most optimisations: these tests compile many tiny programs and run
   them briefly, so compile time dominates (3-5x less this way). And full float32 matmuls:
   on GPUs the default TF32 products differ between the batched (training) and per-frame
-  (sampling) paths by ~1e-3, above the tolerances here. Both restored afterwards."""
+  (sampling) paths by ~1e-3, above the tolerances here. Both restored afterwards, and the jit
+  caches cleared (the optimisation flag is not part of their key)."""
   old_opt = bool(jax.config.values.get("jax_disable_most_optimizations", False))
   old_prec = jax.config.values.get("jax_default_matmul_precision", None)
   jax.config.update("jax_disable_most_optimizations", True)
@@ -50,6 +51,7 @@ def fast_compiles_full_precision():
   yield
   jax.config.update("jax_disable_most_optimizations", old_opt)
   jax.config.update("jax_default_matmul_precision", old_prec)
+  jax.clear_caches()
 
 
 @pytest.fixture(scope="package")
