@@ -13,6 +13,9 @@ import pytest
 from flowvq_jax.eval import bench, bench_util
 from launch import benchmark
 
+# Quick mode only exercises the code: its many short programs compile several-fold faster this way.
+pytestmark = pytest.mark.usefixtures("fast_compiles")
+
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, tiny_checkpoints):
