@@ -185,3 +185,24 @@ def test_ablation_rows_average_seeds_and_show_spread():
   one = ablation._member_row(m, per_seed[:1], ablation._mean_std(per_seed[:1], "vq_query")[0])
   assert one["seeds"] == 1 and one["psnr"] == 20.0
   assert ablation.markdown_rows({"x": one}, {})["x"]["psnr"] == 20.0  # one seed: plain number
+
+
+def test_fast_compile_leaves_no_unoptimised_program_behind():
+  """`jax_disable_most_optimizations` is not in jit's cache key: what compiles inside
+  `fast_compile(True)` must not serve later calls (tiny differences in the last bits)."""
+  import jax  # noqa: PLC0415
+
+  from flowvq_jax.eval import ablation  # noqa: PLC0415
+
+  f = jax.jit(lambda x: x * 2.0 + 1.0)
+  jax.config.update("jax_disable_most_optimizations", False)  # this module runs with it on
+  try:
+    with ablation.fast_compile(True):
+      assert float(f(np.float32(1.0))) == 3.0 and f._cache_size() == 1
+    assert f._cache_size() == 0  # recompiled, with the optimisations, on the next call
+    f(np.float32(1.0))
+    with ablation.fast_compile(False):  # a no-op: the optimised program stays
+      f(np.float32(1.0))
+    assert f._cache_size() == 1
+  finally:
+    jax.config.update("jax_disable_most_optimizations", True)
