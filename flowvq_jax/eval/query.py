@@ -101,25 +101,63 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
   return np.clip(np.round((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def regressor_frames(data_cfg, num_frames: int, seed: int = 0) -> list[tuple[int, np.ndarray]]:
+  """`[(clip index, sorted frame indices)]`: up to `num_frames` frames of the train split, the
+  same number from each clip of a random order of them.
+
+  In-memory clips are chosen from their coefficients alone, so only the chosen clips are
+  rendered, and only the chosen frames kept (`regressor_data`); the choice is the same as from
+  the rendered clips."""
+  from flowvq_jax.train.tasks import vq_codebook  # noqa: PLC0415
+  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
+
+  if data_cfg.source == "memory":
+    source = vq_codebook.memory_source(data_cfg.memory, "train", render_frames=False)
+    length = lambda clip: np.shape(clip["exp"])[0]
+  else:
+    source, _ = task.clip_source(data_cfg, "train")
+    length = lambda clip: np.shape(clip["frames"])[0]
+  rng = np.random.default_rng(seed)
+  per_clip = max(1, -(-num_frames // max(len(source), 1)))
+  chosen, total = [], 0
+  for c in rng.permutation(len(source)):
+    t = length(source[int(c)])
+    idx = np.sort(rng.choice(t, min(per_clip, t), replace=False))
+    chosen.append((int(c), idx))
+    total += idx.size
+    if total >= num_frames:
+      break
+  return chosen
+
+
+def regressor_data(config, num_frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """`(frames uint8 [N, S, S, 3], landmarks float32 [N, 68, 2] in pixels at S)` of the train
+  split's frames `regressor_frames` chooses, at the run's image size S."""
+  from flowvq_jax.train.tasks import vq_codebook  # noqa: PLC0415
+  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
+
+  chosen = regressor_frames(config.data, num_frames, seed)
+  if config.data.source == "memory":  # rendered in the workers, only the chosen frames back
+    picked = vq_codebook.memory_frames(config.data.memory, "train", chosen)
+  else:
+    source, _ = task.clip_source(config.data, "train")
+    picked = [{k: np.asarray(source[c][k])[idx] for k in ("frames", "landmarks")}
+              for c, idx in chosen]  # fmt: skip
+  size = int(config.image_size)
+  frames, lms = [], []
+  for clip in picked:
+    f = np.asarray(clip["frames"], np.uint8)
+    frames.append(task.resize_frames(f, size))
+    lms.append(np.asarray(clip["landmarks"], np.float32) * (size / f.shape[2]))
+  return np.concatenate(frames), np.concatenate(lms)
+
+
 def train_regressor(config, steps: int, num_frames: int, seed: int = 0) -> dict:
   """A landmark regressor trained on up to `num_frames` frames of the train split."""
   from flowvq_jax.eval import landmarks as lm  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
 
-  source, _ = task.clip_source(config.data, "train")
-  size = int(config.image_size)
-  rng = np.random.default_rng(seed)
-  per_clip = max(1, -(-num_frames // max(len(source), 1)))
-  frames, lms = [], []
-  for c in rng.permutation(len(source)):
-    clip = source[int(c)]
-    f = np.asarray(clip["frames"])
-    idx = np.sort(rng.choice(f.shape[0], min(per_clip, f.shape[0]), replace=False))
-    frames.append(task.resize_frames(f[idx].astype(np.uint8), size))
-    lms.append(np.asarray(clip["landmarks"], np.float32)[idx] * (size / f.shape[2]))
-    if sum(x.shape[0] for x in frames) >= num_frames:
-      break
-  return lm.train_landmark_regressor(np.concatenate(frames), np.concatenate(lms), steps, seed)
+  frames, lms = regressor_data(config, num_frames, seed)
+  return lm.train_landmark_regressor(frames, lms, steps, seed)
 
 
 def evaluate(

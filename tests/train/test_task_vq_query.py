@@ -247,3 +247,37 @@ def test_sweep_is_the_paper_ablation():
                  ["model.use_codebook"]]  # fmt: skip
   c = mod.get_config("tiny,warp=false,codebook=false")
   assert not c.model.use_warp and not c.model.use_codebook and c.model.use_mhca
+
+
+def test_evaluation_renders_only_the_train_clips_it_uses(stage1):
+  """The in-memory train split is read without images for the statistics and for choosing the
+  landmark regressor's frames; only the chosen clips are rendered. Reference: the same choice
+  made on the whole rendered split (the former path), and statistics of the rendered clips."""
+  from flowvq_jax.data import coeffs as coeffs_lib  # noqa: PLC0415
+  from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
+  from flowvq_jax.train.tasks import vq_codebook  # noqa: PLC0415
+
+  c, n, seed = query_config(stage1), 8, 3
+  rendered = vq_codebook.memory_source(c.data.memory, "train")
+  size = int(c.image_size)
+  rng = np.random.default_rng(seed)
+  per_clip = -(-n // len(rendered))
+  want_f, want_l = [], []
+  for i in rng.permutation(len(rendered)):
+    f = rendered[int(i)]["frames"]
+    idx = np.sort(rng.choice(f.shape[0], min(per_clip, f.shape[0]), replace=False))
+    want_f.append(task.resize_frames(f[idx], size))
+    want_l.append(rendered[int(i)]["landmarks"][idx] * (size / f.shape[2]))
+    if sum(x.shape[0] for x in want_f) >= n:
+      break
+  frames, lms = query_eval.regressor_data(c, n, seed)
+  np.testing.assert_array_equal(frames, np.concatenate(want_f))
+  np.testing.assert_array_equal(lms, np.concatenate(want_l))
+  chosen = query_eval.regressor_frames(c.data, n, seed)
+  assert len(chosen) == len(want_f) < len(rendered)  # not every clip is rendered
+  _, stats = task.clip_source(c.data, "test")
+  ref = coeffs_lib.compute_stats((x["exp"], x["pose"]) for x in rendered)
+  for k, v in ref.to_dict().items():
+    np.testing.assert_array_equal(stats.to_dict()[k], v, err_msg=k)
+  bare = vq_codebook.memory_source(c.data.memory, "train", render_frames=False)
+  assert bare[0]["frames"].shape == (rendered[0]["frames"].shape[0], 0, 0, 3)

@@ -206,9 +206,8 @@ def clip_source(data_cfg, split: str):
   `landmarks`, `exp`, `pose`, `identity`."""
   split = split_name(split)
   if data_cfg.source == "memory":
-    stats = coeffs_lib.compute_stats(
-      (c["exp"], c["pose"]) for c in vq_codebook.memory_source(data_cfg.memory, "train")
-    )
+    train = vq_codebook.memory_source(data_cfg.memory, "train", render_frames=False)
+    stats = coeffs_lib.compute_stats((c["exp"], c["pose"]) for c in train)
     return vq_codebook.memory_source(data_cfg.memory, split), stats
   if data_cfg.source == "tfds":
     from flowvq_jax.data import builders  # noqa: PLC0415
