@@ -101,48 +101,45 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
   return np.clip(np.round((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def regressor_frames(data_cfg, num_frames: int, seed: int = 0) -> list[tuple[int, np.ndarray]]:
-  """`[(clip index, sorted frame indices)]`: up to `num_frames` frames of the train split, the
-  same number from each clip of a random order of them.
-
-  In-memory clips are chosen from their coefficients alone, so only the chosen clips are
-  rendered, and only the chosen frames kept (`regressor_data`); the choice is the same as from
-  the rendered clips."""
-  from flowvq_jax.train.tasks import vq_codebook  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
-
-  if data_cfg.source == "memory":
-    source = vq_codebook.memory_source(data_cfg.memory, "train", render_frames=False)
-    length = lambda clip: np.shape(clip["exp"])[0]
-  else:
-    source, _ = task.clip_source(data_cfg, "train")
-    length = lambda clip: np.shape(clip["frames"])[0]
+def choose_frames(num_clips: int, fetch, length, num_frames: int, seed: int = 0):
+  """Yields `(clip index, sorted frame indices, fetch(clip index))` for up to `num_frames`
+  frames: the same number from each clip (`length(fetched)` frames long) of a random order of
+  the clips, fetching each clip once and only as far as needed."""
   rng = np.random.default_rng(seed)
-  per_clip = max(1, -(-num_frames // max(len(source), 1)))
-  chosen, total = [], 0
-  for c in rng.permutation(len(source)):
-    t = length(source[int(c)])
+  per_clip = max(1, -(-num_frames // max(num_clips, 1)))
+  total = 0
+  for c in rng.permutation(num_clips):
+    item = fetch(int(c))
+    t = length(item)
     idx = np.sort(rng.choice(t, min(per_clip, t), replace=False))
-    chosen.append((int(c), idx))
+    yield int(c), idx, item
     total += idx.size
     if total >= num_frames:
-      break
-  return chosen
+      return
 
 
 def regressor_data(config, num_frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-  """`(frames uint8 [N, S, S, 3], landmarks float32 [N, 68, 2] in pixels at S)` of the train
-  split's frames `regressor_frames` chooses, at the run's image size S."""
+  """`(frames uint8 [N, S, S, 3], landmarks float32 [N, 68, 2] in pixels at S)`: up to
+  `num_frames` frames of the train split (`choose_frames`) at the run's image size S.
+
+  In-memory clips are chosen from the split made without images (the same choice as from the
+  rendered clips), then only the chosen clips are rendered, in the worker processes, and only
+  the chosen frames come back."""
   from flowvq_jax.train.tasks import vq_codebook  # noqa: PLC0415
   from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
 
-  chosen = regressor_frames(config.data, num_frames, seed)
-  if config.data.source == "memory":  # rendered in the workers, only the chosen frames back
-    picked = vq_codebook.memory_frames(config.data.memory, "train", chosen)
+  data = config.data
+  if data.source == "memory":
+    bare = vq_codebook.memory_source(data.memory, "train", render_frames=False)
+    chosen = choose_frames(len(bare), bare.__getitem__, lambda x: len(x["exp"]), num_frames, seed)
+    picked = vq_codebook.memory_frames(data.memory, "train", [(c, i) for c, i, _ in chosen])
   else:
-    source, _ = task.clip_source(config.data, "train")
-    picked = [{k: np.asarray(source[c][k])[idx] for k in ("frames", "landmarks")}
-              for c, idx in chosen]  # fmt: skip
+    source, _ = task.clip_source(data, "train")
+    chosen = choose_frames(
+      len(source), source.__getitem__, lambda x: np.shape(x["frames"])[0], num_frames, seed
+    )
+    picked = [{k: np.asarray(clip[k])[idx] for k in ("frames", "landmarks")}
+              for _, idx, clip in chosen]  # fmt: skip
   size = int(config.image_size)
   frames, lms = [], []
   for clip in picked:

@@ -249,7 +249,7 @@ def test_sweep_is_the_paper_ablation():
   assert not c.model.use_warp and not c.model.use_codebook and c.model.use_mhca
 
 
-def test_evaluation_renders_only_the_train_clips_it_uses(stage1):
+def test_evaluation_renders_only_the_train_clips_it_uses(stage1, monkeypatch):
   """The in-memory train split is read without images for the statistics and for choosing the
   landmark regressor's frames; only the chosen clips are rendered. Reference: the same choice
   made on the whole rendered split (the former path), and statistics of the rendered clips."""
@@ -273,11 +273,30 @@ def test_evaluation_renders_only_the_train_clips_it_uses(stage1):
   frames, lms = query_eval.regressor_data(c, n, seed)
   np.testing.assert_array_equal(frames, np.concatenate(want_f))
   np.testing.assert_array_equal(lms, np.concatenate(want_l))
-  chosen = query_eval.regressor_frames(c.data, n, seed)
+  bare = vq_codebook.memory_source(c.data.memory, "train", render_frames=False)
+  chosen = list(
+    query_eval.choose_frames(len(bare), bare.__getitem__, lambda x: len(x["exp"]), n, seed)
+  )
   assert len(chosen) == len(want_f) < len(rendered)  # not every clip is rendered
   _, stats = task.clip_source(c.data, "test")
   ref = coeffs_lib.compute_stats((x["exp"], x["pose"]) for x in rendered)
   for k, v in ref.to_dict().items():
     np.testing.assert_array_equal(stats.to_dict()[k], v, err_msg=k)
-  bare = vq_codebook.memory_source(c.data.memory, "train", render_frames=False)
   assert bare[0]["frames"].shape == (rendered[0]["frames"].shape[0], 0, 0, 3)
+  # A random-access source (the TFDS path) gives the same frames, each clip read once.
+  reads = []
+
+  class Source:
+    def __len__(self):
+      return len(rendered)
+
+    def __getitem__(self, i):
+      reads.append(i)
+      return rendered[i]
+
+  monkeypatch.setattr(task, "clip_source", lambda data, split: (Source(), None))
+  c.data.source = "tfds"
+  tf_frames, tf_lms = query_eval.regressor_data(c, n, seed)
+  np.testing.assert_array_equal(tf_frames, frames)
+  np.testing.assert_array_equal(tf_lms, lms)
+  assert sorted(reads) == sorted(set(reads)) and len(reads) == len(chosen)
