@@ -1,7 +1,7 @@
 r"""ExpFlow: the conditional autoregressive Glow over the 64 expression coefficients.
 
 Task: `flowvq_jax/train/tasks/flow.py` (shared with configs/poseflow.py); model:
-`flowvq_jax/flow` (docs/flow.md); results: docs/fcg.md.
+`flowvq_jax/models/flow` (docs/flow.md); results: docs/fcg.md.
 
 Variants (`configs/expflow.py:VARIANT[,key=value...]`):
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from flowvq_jax.configlib import parse_arg
+from flowvq_jax.core.config import parse_arg
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

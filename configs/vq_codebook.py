@@ -1,6 +1,6 @@
 r"""VQ image generator, stage 1: the face-texture codebook (VQGAN autoencoder + PatchGAN).
 
-Task: `flowvq_jax/train/tasks/vq_codebook.py`; model: `flowvq_jax/vq` (docs/vq.md); results:
+Task: `flowvq_jax/train/tasks/vq_codebook.py`; model: `flowvq_jax/models/vq` (docs/vq.md); results:
 docs/vq_codebook.md.
 
 Variants (`configs/vq_codebook.py:VARIANT[,key=value...]`):
@@ -52,8 +52,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from flowvq_jax.configlib import parse_arg
-from flowvq_jax.vq import autoencoder
+from flowvq_jax.core.config import parse_arg
+from flowvq_jax.models.vq import autoencoder
 
 VARIANTS = ("tiny", "synthetic", "ffhq_mead", "taming_faceshq")
 

@@ -1,7 +1,7 @@
 r"""VQ image generator, stage 2: code query on the frozen stage-1 codebook.
 
-Task: `flowvq_jax/train/tasks/vq_query.py`; model: `flowvq_jax/vq/query.py` (docs/vq_query.md);
-results: docs/vq_query_results.md.
+Task: `flowvq_jax/train/tasks/vq_query.py`; model: `flowvq_jax/models/vq/query.py`
+(docs/vq_query.md); results: docs/vq_query_results.md.
 
 Variants (`configs/vq_query.py:VARIANT[,key=value...]`):
 
@@ -60,8 +60,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from flowvq_jax.configlib import parse_arg
-from flowvq_jax.vq import query
+from flowvq_jax.core.config import parse_arg
+from flowvq_jax.models.vq import query
 
 VARIANTS = ("tiny", "synthetic", "mead", "hdtf")
 

@@ -21,7 +21,7 @@ Sections (comma list; `all` = every one but `flow`):
                 --build_dir (default FILE_checkpoints, reused when it is complete)
 
 Prints markdown tables and writes every section's results as JSON (after each section). The
-logic lives in `flowvq_jax.eval.bench`; docs/benchmarks.md explains the fields.
+logic lives in `flowvq_jax.bench.suite`; docs/benchmarks.md explains the fields.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     "--build_dir", default=None, help="where `generate` builds its one-step checkpoints"
   )
   args = parser.parse_args(argv)
-  from flowvq_jax.eval import bench  # noqa: PLC0415
+  from flowvq_jax.bench import suite as bench  # noqa: PLC0415
 
   try:
     sections = bench.parse_sections(args.what)

@@ -12,7 +12,7 @@ Writes per sample OUT/NAME_i.mp4 (h264 with the input audio as AAC), NAME_i_exp.
 and NAME_i_pose.npy [T, 6], and NAME_side_by_side.mp4 with several samples (NAME: --name, by
 default the audio file's name). Any length of audio: frames are streamed into ffmpeg in blocks
 of --chunk_frames. Bad input ends with one `error:` line on stderr and exit code 2; existing
-outputs are never replaced without --overwrite. The pipeline is `flowvq_jax.pipeline`
+outputs are never replaced without --overwrite. The pipeline is `flowvq_jax.inference`
 (docs/generate.md).
 """
 
@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from flowvq_jax.constants import EMOTIONS
+from flowvq_jax.core.constants import EMOTIONS
 
 
 class _UsageError(Exception):
@@ -80,7 +80,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-  from flowvq_jax import pipeline  # noqa: PLC0415
+  from flowvq_jax import inference as pipeline  # noqa: PLC0415
 
   t_start = time.perf_counter()
   name = args.name or os.path.splitext(os.path.basename(args.audio))[0] or "sample"

@@ -6,7 +6,7 @@ r"""Train every stage on the synthetic world and talk with a face it never saw.
 Writes DIR/checkpoints (the stages layout, for `launch.generate --checkpoints`), DIR/videos
 (one video per emotion and a diversity video, for a held-out identity and sentence),
 DIR/quickstart.json (the evaluation numbers) and DIR/index.html (the page that shows both).
-Re-running continues where it stopped. See docs/quickstart.md and flowvq_jax/quickstart.py.
+Re-running continues where it stopped. See docs/quickstart.md and flowvq_jax/apps/quickstart.py.
 Exit codes: 0 done, 2 bad flags or an unusable workdir.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
   )
   parser.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # 'tiny' for tests
   args = parser.parse_args(argv)
-  from flowvq_jax import quickstart  # noqa: PLC0415
+  from flowvq_jax.apps import quickstart  # noqa: PLC0415
 
   preset = args.preset or ("fast" if args.fast else "synthetic")
   try:

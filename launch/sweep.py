@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:

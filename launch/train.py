@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   try:
     args, overrides = parse_args(argv)
-    from flowvq_jax.train import config_util  # noqa: PLC0415
+    from flowvq_jax.core import config as config_lib  # noqa: PLC0415
 
-    config = config_util.load_config(args.config)
-    config_util.apply_overrides(config, overrides)
+    config = config_lib.load_config(args.config)
+    config_lib.apply_overrides(config, overrides)
   except ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

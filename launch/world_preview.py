@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 from PIL import Image, ImageDraw
 
-from flowvq_jax.constants import EMOTIONS, EXP_DIM, POSE_DIM
+from flowvq_jax.core.constants import EMOTIONS, EXP_DIM, POSE_DIM
 from flowvq_jax.world import SyntheticWorld, cues
 from flowvq_jax.world import tables as tb
 

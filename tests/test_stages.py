@@ -7,7 +7,7 @@ import os
 import pytest
 
 from flowvq_jax import stages
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 
 
 def test_specs_chain_stage1_into_stage2(tmp_path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from flowvq_jax import constants
+from flowvq_jax.core import constants
 
 N_MELS = 80
 WIN_LENGTH = 400  # 25 ms at 16 kHz.

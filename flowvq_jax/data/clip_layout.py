@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from flowvq_jax import constants
+from flowvq_jax.core import constants
 
 SPLITS = ("train", "validation", "test")
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import scipy.io
 
-from flowvq_jax import constants
+from flowvq_jax.core import constants
 
 FULL_WIDTH = 257
 COMPACT_WIDTH = 73

@@ -17,7 +17,7 @@ import imageio_ffmpeg
 import numpy as np
 import scipy.io.wavfile
 
-from flowvq_jax import constants
+from flowvq_jax.core import constants
 
 
 def ffmpeg_exe() -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import grain
 import numpy as np
 
-from flowvq_jax import constants
+from flowvq_jax.core import constants
 from flowvq_jax.data import audio as audio_lib
 from flowvq_jax.data import coeffs as coeffs_lib
 

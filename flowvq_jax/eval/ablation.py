@@ -156,10 +156,10 @@ def fast_compile(enabled: bool):
 
 
 def _config(spec: str, overrides: dict[str, Any]):
-  from flowvq_jax.train import config_util  # noqa: PLC0415
+  from flowvq_jax.core import config as config_lib  # noqa: PLC0415
 
-  cfg = config_util.load_config(spec)
-  config_util.apply_overrides(cfg, overrides)
+  cfg = config_lib.load_config(spec)
+  config_lib.apply_overrides(cfg, overrides)
   return cfg
 
 

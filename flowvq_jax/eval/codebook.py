@@ -111,8 +111,8 @@ def evaluate(
 ) -> tuple[dict[str, Any], np.ndarray]:
   """Metrics over every selected frame of `source` and the grid image uint8 [2S, n*S, 3]."""
   from flowvq_jax.eval import metrics  # noqa: PLC0415
+  from flowvq_jax.models.vq import quantizer  # noqa: PLC0415
   from flowvq_jax.train.tasks import vq_codebook as task  # noqa: PLC0415
-  from flowvq_jax.vq import quantizer  # noqa: PLC0415
 
   if batch_size < 1 or frame_stride < 1 or max_frames < 0:
     raise ValueError("batch_size and frame_stride must be >= 1 and max_frames >= 0.")

@@ -15,8 +15,8 @@ never seen in training), samples every clip's audio with the clip's emotion and 
                        `lip_sync_r_min_seed`: the worst seed's mean r (lip sync holding across
                        seeds); `lip_sync_r_ground_truth`: the same for the data itself
   emotion_accuracy     clip accuracy of the sampled expressions under the coefficient-window
-                       emotion classifier (`flowvq_jax.eval.classifier`) trained on ground-truth
-                       windows of the train split (target >= 0.90 over 8 emotions);
+                       emotion classifier (`flowvq_jax.eval.instruments.classifier`) trained on
+                       ground-truth windows of the train split (target >= 0.90 over 8 emotions);
                        `emotion_accuracy_ground_truth`: the classifier on the real test clips;
                        `fcg_details.json` adds `emotion_confusion` (true x predicted counts
                        over clips x seeds) and `emotion_accuracy_per_emotion`
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from flowvq_jax.constants import EMOTIONS
+from flowvq_jax.core.constants import EMOTIONS
 
 TARGETS = {
   "lip_sync_r": (">=", 0.85),
@@ -183,9 +183,9 @@ def evaluate(
 ) -> dict[str, Any]:
   """The FCG metrics (module docstring) of `(config, params)` pairs of ExpFlow and PoseFlow."""
   from flowvq_jax.data import coeffs as coeffs_lib  # noqa: PLC0415
-  from flowvq_jax.eval import classifier as clf_lib  # noqa: PLC0415
   from flowvq_jax.eval import metrics  # noqa: PLC0415
-  from flowvq_jax.flow.sampler import FlowSampler  # noqa: PLC0415
+  from flowvq_jax.eval.instruments import classifier as clf_lib  # noqa: PLC0415
+  from flowvq_jax.models.flow.sampler import FlowSampler  # noqa: PLC0415
   from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
   from flowvq_jax.world import mouth_from_audio  # noqa: PLC0415
 

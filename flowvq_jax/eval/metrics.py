@@ -662,7 +662,7 @@ def fid(
 def lpips(x, y, weights: str | None = None) -> np.ndarray | NotComputed:
   """LPIPS distance per image pair from a user-supplied VGG16/LPIPS weights `.npz`.
 
-  Reuses `flowvq_jax.vq.perceptual` (file format and converter documented there and in
+  Reuses `flowvq_jax.models.vq.perceptual` (file format and converter documented there and in
   docs/vq.md). Without a path, or with a path to no file, returns `NotComputed`; a malformed file
   raises ValueError.
 
@@ -675,13 +675,13 @@ def lpips(x, y, weights: str | None = None) -> np.ndarray | NotComputed:
   """
   if weights is None:
     return NotComputed(
-      "LPIPS needs VGG16 + LPIPS weights (.npz, see flowvq_jax/vq/convert_lpips.py)"
+      "LPIPS needs VGG16 + LPIPS weights (.npz, see flowvq_jax/models/vq/convert_lpips.py)"
     )
   if not os.path.isfile(weights):
     return NotComputed(f"LPIPS weights file not found: {weights!r}")
   import jax.numpy as jnp
 
-  from flowvq_jax.vq import perceptual
+  from flowvq_jax.models.vq import perceptual
 
   a, b, single = _image_pair(x, y)
   if a.shape[-1] != 3:

@@ -20,8 +20,9 @@ the training data, argmax codes, `--fidelity`). Against the real frames:
                       landmarks of the clip. The ground truth is the dataset's: for the synthetic
                       world they are exact (the world renders the target from the same
                       coefficients); the renderer's geometry cannot be read off a generated
-                      image, so the regressor (`flowvq_jax.eval.landmarks`, a small CNN) is
-                      trained here on frames and landmarks of the TRAIN split (`--landmark_steps`,
+                      image, so the regressor (`flowvq_jax.eval.instruments.landmarks`, a small
+                      CNN) is trained here on frames and landmarks of the TRAIN split
+                      (`--landmark_steps`,
                       `--landmark_frames`) or loaded from `--landmarks PATH`.
   m_lmd_real, f_lmd_real  the same regressor on the real frames: its own error, the floor the
                       generated frames are measured against.
@@ -151,7 +152,7 @@ def regressor_data(config, num_frames: int, seed: int = 0) -> tuple[np.ndarray, 
 
 def train_regressor(config, steps: int, num_frames: int, seed: int = 0) -> dict:
   """A landmark regressor trained on up to `num_frames` frames of the train split."""
-  from flowvq_jax.eval import landmarks as lm  # noqa: PLC0415
+  from flowvq_jax.eval.instruments import landmarks as lm  # noqa: PLC0415
 
   frames, lms = regressor_data(config, num_frames, seed)
   return lm.train_landmark_regressor(frames, lms, steps, seed)
@@ -173,10 +174,10 @@ def evaluate(
   grid: int = 8,
 ) -> tuple[dict[str, Any], np.ndarray]:
   """Metrics over the selected frames of `source` and the grid image uint8 [n*S, 3S, 3]."""
-  from flowvq_jax.eval import landmarks as lm  # noqa: PLC0415
   from flowvq_jax.eval import metrics  # noqa: PLC0415
+  from flowvq_jax.eval.instruments import landmarks as lm  # noqa: PLC0415
+  from flowvq_jax.models.vq import query  # noqa: PLC0415
   from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
-  from flowvq_jax.vq import query  # noqa: PLC0415
 
   if batch_size < 1 or frame_stride < 1 or max_clips < 0:
     raise ValueError("batch_size and frame_stride must be >= 1 and max_clips >= 0.")
@@ -291,8 +292,8 @@ def evaluate(
 def run(args: argparse.Namespace) -> int:
   from PIL import Image  # noqa: PLC0415
 
-  from flowvq_jax.eval import landmarks as lm  # noqa: PLC0415
   from flowvq_jax.eval import report  # noqa: PLC0415
+  from flowvq_jax.eval.instruments import landmarks as lm  # noqa: PLC0415
   from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
 
   t0 = time.perf_counter()

@@ -5,7 +5,7 @@ r"""The paper's evaluation table, end to end: generate the test split and score 
       [--inception_weights F] [--lpips_weights F] [--syncnet_weights F]
 
 For every test clip of NAME (its audio, its first frame, its emotion label and intensity) the
-checkpoints directory (`flowvq_jax.stages` layout, read by `flowvq_jax.pipeline.load`) generates
+checkpoints directory (`flowvq_jax.stages` layout, read by `flowvq_jax.inference.load`) generates
 a video for `--seeds` seeds, and the generated frames and coefficients are scored against the
 clip's ground truth. Datasets:
 
@@ -25,7 +25,8 @@ The columns (docs/evaluation.md defines each one and its source):
                       dataset's landmarks (synthetic: exact) or the detector on the real frames
   cpbd                sharpness of the generated frames (higher is sharper)
   emotion_accuracy    a coefficient-window emotion classifier trained on the train split
-                      (`flowvq_jax.eval.classifier`) on the generated expressions vs the label
+                      (`flowvq_jax.eval.instruments.classifier`) on the generated expressions
+                      vs the label
   lip_sync_r / _lag   synthetic data: Pearson r and best lag of generated jaw_open against the
                       mouth law of the audio (`flowvq_jax.world.mouth_from_audio`)
   lse_c, lse_d        SyncNet scores (need SyncNet weights and a port: NotComputed)
@@ -58,7 +59,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from flowvq_jax.constants import EMOTIONS, SAMPLE_RATE
+from flowvq_jax.core.constants import EMOTIONS, SAMPLE_RATE
 from flowvq_jax.data import clip_layout
 from flowvq_jax.eval.metrics import NotComputed
 
@@ -297,7 +298,7 @@ class Instruments:
   """What measures a generation (see `build_instruments`).
 
   Attributes:
-    classifier: an emotion classifier pytree (`flowvq_jax.eval.classifier`) or None.
+    classifier: an emotion classifier pytree (`flowvq_jax.eval.instruments.classifier`) or None.
     classifier_info: how it was made, or why there is none.
     landmarks: frames uint8 [N, S, S, 3] -> float32 [N, 68, 2] pixels, or None.
     landmarks_info: which detector, or why there is none.
@@ -365,9 +366,9 @@ def build_instruments(
       (trained on the train frames), 'dlib', or the path of a saved regressor (`save_regressor`).
     window: the classifier's window in frames (shortened to the shortest clip when needed).
   """
-  from flowvq_jax.eval import classifier as clf_lib  # noqa: PLC0415
-  from flowvq_jax.eval import landmarks as lm  # noqa: PLC0415
   from flowvq_jax.eval import metrics  # noqa: PLC0415
+  from flowvq_jax.eval.instruments import classifier as clf_lib  # noqa: PLC0415
+  from flowvq_jax.eval.instruments import landmarks as lm  # noqa: PLC0415
 
   labelled = [(e, y) for e, y in zip(data.train_exp, data.train_labels, strict=True) if y >= 0]
   shortest = min([e.shape[0] for e, _ in labelled] + [c["exp"].shape[0] for c in data.test])
@@ -442,8 +443,8 @@ GenerateFn = Callable[[dict[str, Any], np.ndarray, int], dict[str, np.ndarray]]
 def pipeline_generator(
   talker, *, temperature: float = 1.0, fidelity: float = 0.5, pose: str = "sampled"
 ) -> GenerateFn:
-  """A `GenerateFn` over `flowvq_jax.pipeline.generate` (audio, first frame, label, intensity)."""
-  from flowvq_jax import pipeline  # noqa: PLC0415
+  """A `GenerateFn` over `flowvq_jax.inference.generate` (audio, first frame, label, intensity)."""
+  from flowvq_jax import inference as pipeline  # noqa: PLC0415
 
   def generate(clip: dict[str, Any], source: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     labelled = clip["emotion"] >= 0  # unlabelled data (HDTF): neutral, intensity 0
@@ -479,8 +480,8 @@ def score(
   Returns:
     (rows {row: {column: value}} for ROWS x COLUMNS, details {per-clip values, counts}).
   """
-  from flowvq_jax.eval import classifier as clf_lib  # noqa: PLC0415
   from flowvq_jax.eval import metrics  # noqa: PLC0415
+  from flowvq_jax.eval.instruments import classifier as clf_lib  # noqa: PLC0415
 
   if not clips:
     raise ValueError("The test split has no clips.")
@@ -784,7 +785,7 @@ def run(args: argparse.Namespace) -> int:
     raise ValueError(f"--seeds must be >= 1 and --max_clips >= 0; got {args.seeds}, "
                      f"{args.max_clips}.")  # fmt: skip
   check_dataset(args.dataset, args.data_dir)
-  from flowvq_jax import pipeline  # noqa: PLC0415
+  from flowvq_jax import inference as pipeline  # noqa: PLC0415
 
   talker = pipeline.load(args.checkpoints)
   size = int(talker.image_size)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 
 _NAMES = ("adamw", "adam", "sgd", "lamb")
 _SCHEDULES = ("cosine", "linear", "constant")

@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from flowvq_jax.configlib import ConfigError
-from flowvq_jax.train import config_util, hyper
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.core.config import ConfigError
+from flowvq_jax.train import hyper
 
 
 def plan(
@@ -26,19 +27,19 @@ def plan(
 
   Every point's overrides are checked against the config first, so a typo fails before any run.
   """
-  path, _ = config_util.split_spec(config_spec)
-  module = config_util.load_module(path)
+  path, _ = config_lib.split_spec(config_spec)
+  module = config_lib.load_module(path)
   if not hasattr(module, "get_sweep"):
     raise ConfigError(f"Config {path!r} defines no get_sweep(hyper).")
   sweep = module.get_sweep(hyper)
-  base = config_util.load_config(config_spec)
+  base = config_lib.load_config(config_spec)
   extra = {}
   for flag in extra_flags:
     key, eq, value = flag[len("--config.") :].partition("=")
     if not eq:
       raise ConfigError(f"Sweep base flag {flag!r} needs the form --config.a.b=value.")
     extra[key] = value
-  config_util.apply_overrides(base.copy_and_resolve_references(), extra)
+  config_lib.apply_overrides(base.copy_and_resolve_references(), extra)
   indices = range(len(sweep)) if points is None else points
   out = []
   for i in indices:
@@ -46,7 +47,7 @@ def plan(
       raise ConfigError(f"Sweep point {i} does not exist; the sweep has {len(sweep)} points.")
     point = sweep[i]
     cfg = base.copy_and_resolve_references()
-    config_util.apply_overrides(cfg, {**extra, **point})
+    config_lib.apply_overrides(cfg, {**extra, **point})
     name = f"{i:02d}_{hyper.point_name(point)}"
     workdir = os.path.join(workdir_root, name)
     command = [sys.executable, "-m", "launch.train", "--config", config_spec, "--workdir", workdir]

@@ -39,12 +39,13 @@ import numpy as np
 import optax
 import tqdm
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.train import checkpoint as ckpt_lib
-from flowvq_jax.train import config_util, optim, tasks, warm_start
 from flowvq_jax.train import export as export_lib
 from flowvq_jax.train import mesh as mesh_lib
 from flowvq_jax.train import metrics as metrics_lib
+from flowvq_jax.train import optim, tasks, warm_start
 from flowvq_jax.train import state as state_lib
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ def train(
   os.makedirs(workdir, exist_ok=True)
   if is_main:
     with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config_util.to_json(config))
+      f.write(config_lib.to_json(config))
 
   mesh = mesh_lib.make_mesh(config.mesh)
   gb = int(config.data.batch_size)

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from flax import traverse_util
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.train import checkpoint as ckpt_lib
 
 ITEMS = ("params", "extra", "ema_params")

@@ -26,7 +26,7 @@ import functools
 import numpy as np
 import scipy.signal
 
-from flowvq_jax.constants import EMOTIONS, EXP_DIM, FPS, NEUTRAL, POSE_DIM
+from flowvq_jax.core.constants import EMOTIONS, EXP_DIM, FPS, NEUTRAL, POSE_DIM
 from flowvq_jax.world import tables as tb
 from flowvq_jax.world.speech import INTENSITY_LEVEL
 

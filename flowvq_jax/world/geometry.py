@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowvq_jax.constants import EXP_DIM, NUM_LANDMARKS, POSE_DIM
+from flowvq_jax.core.constants import EXP_DIM, NUM_LANDMARKS, POSE_DIM
 from flowvq_jax.world import tables as tb
 from flowvq_jax.world.identity import Identity
 

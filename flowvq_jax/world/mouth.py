@@ -25,7 +25,7 @@ import math
 import numpy as np
 import scipy.signal
 
-from flowvq_jax.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from flowvq_jax.core.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 FLOOR_DB = -52.0
 RANGE_DB = 36.0

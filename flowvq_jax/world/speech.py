@@ -24,7 +24,7 @@ import functools
 import numpy as np
 import scipy.signal
 
-from flowvq_jax.constants import EMOTIONS, FPS, NEUTRAL, SAMPLE_RATE, SAMPLES_PER_FRAME
+from flowvq_jax.core.constants import EMOTIONS, FPS, NEUTRAL, SAMPLE_RATE, SAMPLES_PER_FRAME
 from flowvq_jax.world.identity import Voice
 
 VOWELS = {  # F1, F2, F3 in Hz (adult male reference; scaled by Voice.formant_scale).

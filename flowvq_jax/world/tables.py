@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowvq_jax.constants import EXP_DIM, POSE_DIM
+from flowvq_jax.core.constants import EXP_DIM, POSE_DIM
 
 # Semantic expression dims.
 JAW = 0  # jaw open (the mouth law sets it).

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from flowvq_jax.constants import (
+from flowvq_jax.core.constants import (
   EMOTIONS,
   EXP_DIM,
   FPS,

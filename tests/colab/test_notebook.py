@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flowvq_jax import quickstart
+from flowvq_jax.apps import quickstart
 
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import scipy.io
 
-from flowvq_jax import constants
+from flowvq_jax.core import constants
 from flowvq_jax.data import coeffs, media
 
 RES = 64

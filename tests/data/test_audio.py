@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowvq_jax import constants
+from flowvq_jax.core import constants
 from flowvq_jax.data import audio, media
 
 

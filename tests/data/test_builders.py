@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from flowvq_jax import constants
-from flowvq_jax.data import audio, builders, coeffs, faces, media, pipeline, synthetic
+from flowvq_jax.core import constants
+from flowvq_jax.data import audio, builders, coeffs, faces, media, pipeline
+from flowvq_jax.data.builders import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +294,7 @@ def test_in_memory_examples_match_the_records(tiny):
 
 
 def test_split_items_hold_out_speakers_and_sentences():
-  from flowvq_jax.data import real
+  from flowvq_jax.data.builders import real
 
   items = [
     real.VideoItem(f"{s}.mp4", None, f"{s}.mat", f"S{s:02d}", e, 1, u, f"S{s:02d}/{e}/{u}")

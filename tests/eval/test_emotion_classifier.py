@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowvq_jax.eval import classifier as C
+from flowvq_jax.eval.instruments import classifier as C
 from flowvq_jax.world import SyntheticWorld
 
 

@@ -268,7 +268,7 @@ def test_lpips_and_syncnet_not_computed(tmp_path):
 
 
 def test_lpips_with_weights_file_uses_perceptual_loader(tmp_path):
-  from flowvq_jax.vq import perceptual as P
+  from flowvq_jax.models.vq import perceptual as P
 
   rng = np.random.default_rng(7)
   arrays = {}

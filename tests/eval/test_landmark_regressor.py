@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowvq_jax.eval import landmarks as L
 from flowvq_jax.eval import metrics as M
+from flowvq_jax.eval.instruments import landmarks as L
 from flowvq_jax.world import SyntheticWorld
 
 

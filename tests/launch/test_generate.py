@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flowvq_jax import constants, stages
+from flowvq_jax import stages
+from flowvq_jax.core import constants
 from flowvq_jax.data import media
 from flowvq_jax.world import SyntheticWorld
 from launch import export as export_cli

@@ -27,12 +27,12 @@ def main():
   import jax  # noqa: PLC0415
   import ml_collections  # noqa: PLC0415
 
-  from flowvq_jax.train import config_util  # noqa: PLC0415
+  from flowvq_jax.core import config as config_lib  # noqa: PLC0415
 
   results = []
   for run in spec["runs"]:
-    config = config_util.load_config(f"configs/toy.py:{run.get('arg', 'tiny')}")
-    config_util.apply_overrides(config, run.get("overrides", {}))
+    config = config_lib.load_config(f"configs/toy.py:{run.get('arg', 'tiny')}")
+    config_lib.apply_overrides(config, run.get("overrides", {}))
     if run.get("faults"):
       config.task = "train_faulty_task"
       config.faults = ml_collections.ConfigDict(run["faults"])
@@ -49,9 +49,10 @@ def _param_shardings(arg):
   """{'layer/kernel': partition spec as a list} of the toy params under config `arg`."""
   import jax  # noqa: PLC0415
 
-  from flowvq_jax.train import config_util, mesh, tasks  # noqa: PLC0415
+  from flowvq_jax.core import config as config_lib  # noqa: PLC0415
+  from flowvq_jax.train import mesh, tasks  # noqa: PLC0415
 
-  config = config_util.load_config(f"configs/toy.py:{arg}")
+  config = config_lib.load_config(f"configs/toy.py:{arg}")
   task = tasks.load(config.task)
   batch = {"x": jax.ShapeDtypeStruct((config.data.batch_size, config.data.dim), "float32")}
   shapes = jax.eval_shape(lambda r, b: task.init(r, b, config), jax.random.PRNGKey(0), batch)

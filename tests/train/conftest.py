@@ -8,7 +8,8 @@ import jax
 import pytest
 from train_testutil import REPO, config, losses, params
 
-from flowvq_jax.train import config_util, trainer
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.train import trainer
 
 VQ_STEPS, VQ_DISC_START = 30, 20
 
@@ -29,7 +30,7 @@ def _run_from_repo_root(monkeypatch):
 
 def vq_codebook_tiny_config():
   """`configs/vq_codebook.py:tiny` for a 30-step test run whose discriminator starts at 20."""
-  c = config_util.load_config(os.path.join(REPO, "configs", "vq_codebook.py") + ":tiny")
+  c = config_lib.load_config(os.path.join(REPO, "configs", "vq_codebook.py") + ":tiny")
   c.train.steps = VQ_STEPS
   c.loss.disc_start = VQ_DISC_START
   c.train.log_every = 5

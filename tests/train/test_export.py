@@ -14,9 +14,10 @@ import jax
 import numpy as np
 import pytest
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.eval import codebook as codebook_eval
-from flowvq_jax.train import checkpoint, config_util, export, trainer
+from flowvq_jax.train import checkpoint, export, trainer
 from flowvq_jax.train.tasks import vq_query
 from launch import export as export_cli
 
@@ -64,7 +65,7 @@ def test_round_trip_in_bounded_parts(exported):
 
 def test_stage2_and_stage1_evaluation_read_the_export(exported):
   wd, out = exported
-  cfg = config_util.load_config(
+  cfg = config_lib.load_config(
     os.path.join(REPO, "configs", "vq_query.py") + f":tiny,stage1={out}"
   )
   via_export = vq_query.load_stage1(cfg)

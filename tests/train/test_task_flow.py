@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.train import trainer
 from flowvq_jax.train.tasks import flow as task
 

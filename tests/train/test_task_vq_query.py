@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.data import clip_layout
 from flowvq_jax.eval import report
-from flowvq_jax.train import checkpoint, config_util, trainer
+from flowvq_jax.train import checkpoint, trainer
 from flowvq_jax.train.metrics import read_jsonl
 from flowvq_jax.train.tasks import vq_query as task
 from launch import evaluate as evaluate_cli
@@ -29,7 +30,7 @@ STEPS = 4
 
 
 def _config(name: str, arg: str):
-  return config_util.load_config(os.path.join(REPO, "configs", name) + ":" + arg)
+  return config_lib.load_config(os.path.join(REPO, "configs", name) + ":" + arg)
 
 
 def _cheap_run(config, wd):
@@ -129,7 +130,7 @@ def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
   assert 0.0 <= result["code_accuracy"] <= 1.0 and -1.0 <= result["ssim"] <= 1.0
   # Copying the source's codes, computed here from the stage-1 codes of the clips' frames.
   from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
-  from flowvq_jax.vq import query  # noqa: PLC0415
+  from flowvq_jax.models.vq import query  # noqa: PLC0415
 
   # The model's accuracy on the tokens whose code differs from the source's, pooled, from the
   # generator's own predictions.

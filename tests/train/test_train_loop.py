@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from train_testutil import assert_trees_close, config, losses, params
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.train import checkpoint, metrics, trainer
 
 

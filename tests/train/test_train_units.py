@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from train_testutil import config
 
-from flowvq_jax.configlib import ConfigError
-from flowvq_jax.train import checkpoint, config_util, hyper, mesh, metrics, optim, tasks
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.core.config import ConfigError
+from flowvq_jax.train import checkpoint, hyper, mesh, metrics, optim, tasks
 from flowvq_jax.train.tasks import toy
 
 
@@ -83,9 +84,9 @@ def test_mesh_errors_are_clear():
 
 
 def test_overrides_are_typed_and_typos_name_the_field():
-  c = config_util.load_config("configs/toy.py:tiny,fsdp=true")
+  c = config_lib.load_config("configs/toy.py:tiny,fsdp=true")
   assert c.sharding.params == "fsdp" and c.mesh.fsdp == -1
-  config_util.apply_overrides(
+  config_lib.apply_overrides(
     c,
     {
       "train.steps": "7",
@@ -97,15 +98,15 @@ def test_overrides_are_typed_and_typos_name_the_field():
   assert (c.train.steps, c.optimizer.lr, c.train.progress) == (7, 0.01, False)
   assert c.sharding.rules == (("x", (None,)),)
   with pytest.raises(ConfigError, match="config.train has no field 'stesp'"):
-    config_util.apply_overrides(c, {"train.stesp": "1"})
+    config_lib.apply_overrides(c, {"train.stesp": "1"})
   with pytest.raises(ConfigError, match="config has no field 'trian'"):
-    config_util.apply_overrides(c, {"trian.steps": "1"})
+    config_lib.apply_overrides(c, {"trian.steps": "1"})
   with pytest.raises(ConfigError, match="'ten' is not an int"):
-    config_util.apply_overrides(c, {"train.steps": "ten"})
+    config_lib.apply_overrides(c, {"train.steps": "ten"})
   with pytest.raises(ConfigError, match="Unknown config variant 'tinyy'"):
-    config_util.load_config("configs/toy.py:tinyy")
+    config_lib.load_config("configs/toy.py:tinyy")
   with pytest.raises(ConfigError, match="does not exist"):
-    config_util.load_config("configs/nope.py:tiny")
+    config_lib.load_config("configs/nope.py:tiny")
   with pytest.raises(ConfigError, match="Unknown task 'nope'"):
     tasks.load("nope")
 

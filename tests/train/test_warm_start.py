@@ -15,7 +15,7 @@ import pytest
 from conftest import vq_codebook_tiny_config
 from train_testutil import assert_trees_close, config, losses, params
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.train import checkpoint, trainer, warm_start
 from launch import export as export_cli
 

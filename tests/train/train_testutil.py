@@ -14,7 +14,8 @@ import tempfile
 import ml_collections
 import numpy as np
 
-from flowvq_jax.train import checkpoint, config_util, metrics
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.train import checkpoint, metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO not in sys.path:  # `launch` and `configs` live at the root, outside the package
@@ -41,8 +42,8 @@ FAST = {
 
 
 def config(arg: str = "tiny", **overrides) -> ml_collections.ConfigDict:
-  c = config_util.load_config(os.path.join(REPO, "configs", "toy.py") + ":" + arg)
-  config_util.apply_overrides(
+  c = config_lib.load_config(os.path.join(REPO, "configs", "toy.py") + ":" + arg)
+  config_lib.apply_overrides(
     c, {**FAST, **{k.replace("__", "."): str(v) for k, v in overrides.items()}}
   )
   return c

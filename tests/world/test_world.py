@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flowvq_jax.constants import EMOTIONS, EXP_DIM, POSE_DIM, emotion_index
+from flowvq_jax.core.constants import EMOTIONS, EXP_DIM, POSE_DIM, emotion_index
 from flowvq_jax.world import (
   EXP_TABLE,
   POSE_TABLE,

@@ -36,7 +36,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 
 REQUIRED = ("make_data", "init", "loss")
 

@@ -1,7 +1,7 @@
 """Flow-based Coefficient Generator: ExpFlow and PoseFlow training (one task, two configs).
 
 Task module for `flowvq_jax.train.trainer.train` (contract: docs/training.md). The model is
-`flowvq_jax.flow.model.CoefficientFlow.from_config(config.model)`; `config.data.coeffs` picks
+`flowvq_jax.models.flow.model.CoefficientFlow.from_config(config.model)`; `config.data.coeffs` picks
 what it models: `'exp'` (ExpFlow, `[B, T, 64]`) or `'pose'` (PoseFlow, `[B, T, 6]`).
 
 Data (`make_data`): grain windows of `data.window` frames cut from clips
@@ -41,12 +41,12 @@ from typing import Any
 import grain
 import numpy as np
 
-from flowvq_jax.configlib import ConfigError
-from flowvq_jax.constants import EXP_DIM, MELS_PER_FRAME, POSE_DIM
+from flowvq_jax.core.config import ConfigError
+from flowvq_jax.core.constants import EXP_DIM, MELS_PER_FRAME, POSE_DIM
 from flowvq_jax.data import audio as audio_lib
 from flowvq_jax.data import clip_layout, pipeline
 from flowvq_jax.data import coeffs as coeffs_lib
-from flowvq_jax.flow.model import CoefficientFlow
+from flowvq_jax.models.flow.model import CoefficientFlow
 
 SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"val": "validation", "valid": "validation", "eval": "validation"}
@@ -90,7 +90,7 @@ def _memory_key(mem) -> tuple:
 @functools.lru_cache(maxsize=4)
 def _memory_clips(key: tuple) -> dict[str, list[dict]]:
   """World clips of every split (coefficients and mel, no frames), cached per process."""
-  from flowvq_jax.data import synthetic  # noqa: PLC0415
+  from flowvq_jax.data.builders import synthetic  # noqa: PLC0415
 
   world_seed, seconds, identities, clips_per_identity, utterances = key
   cfg = synthetic.SyntheticConfig(
@@ -268,8 +268,8 @@ def base_config(kind: str, arg: str | None):
   """
   import ml_collections  # noqa: PLC0415
 
-  from flowvq_jax.configlib import parse_arg  # noqa: PLC0415
-  from flowvq_jax.flow.model import default_config  # noqa: PLC0415
+  from flowvq_jax.core.config import parse_arg  # noqa: PLC0415
+  from flowvq_jax.models.flow.model import default_config  # noqa: PLC0415
 
   arg = parse_arg(
     arg,

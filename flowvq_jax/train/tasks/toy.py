@@ -19,7 +19,7 @@ import grain
 import jax.numpy as jnp
 import numpy as np
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 
 
 def make_arrays(cfg: Any, split: str) -> np.ndarray:

@@ -39,12 +39,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.data import clip_layout
-from flowvq_jax.vq import autoencoder as ae_lib
-from flowvq_jax.vq import discriminator as disc_lib
-from flowvq_jax.vq import objective, perceptual
-from flowvq_jax.vq import quantizer as quant_lib
+from flowvq_jax.models.vq import autoencoder as ae_lib
+from flowvq_jax.models.vq import discriminator as disc_lib
+from flowvq_jax.models.vq import objective, perceptual
+from flowvq_jax.models.vq import quantizer as quant_lib
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """VQ image generator, stage 2: the code-query renderer on a FROZEN stage-1 codebook.
 
 Task module for `flowvq_jax.train.trainer.train` (contract: docs/training.md); model:
-`flowvq_jax.vq.query` (docs/vq_query.md).
+`flowvq_jax.models.vq.query` (docs/vq_query.md).
 
 Frozen stage 1. `init` reads the latest (or `model.stage1_step`) checkpoint of the stage-1 run in
 `model.stage1_workdir` (a `configs/vq_codebook.py` workdir) with
@@ -50,14 +50,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from flowvq_jax.configlib import ConfigError
+from flowvq_jax.core.config import ConfigError
 from flowvq_jax.data import clip_layout
 from flowvq_jax.data import coeffs as coeffs_lib
+from flowvq_jax.models.vq import discriminator as disc_lib
+from flowvq_jax.models.vq import objective, query
+from flowvq_jax.models.vq.renderer import coefficient_windows
 from flowvq_jax.train import optim
 from flowvq_jax.train.tasks import vq_codebook
-from flowvq_jax.vq import discriminator as disc_lib
-from flowvq_jax.vq import objective, query
-from flowvq_jax.vq.renderer import coefficient_windows
 
 JAW_OPEN = vq_codebook.JAW_OPEN
 split_name = vq_codebook.split_name
@@ -163,7 +163,8 @@ def frozen_stage1(config, arrays: dict[str, Any]) -> dict[str, Any]:
 
 
 def generator_config(config, stage1_model=None) -> ml_collections.ConfigDict:
-  """The `flowvq_jax.vq.query` config (`image_size`, `stage1`, `model`, `loss`) of a task config.
+  """The `flowvq_jax.models.vq.query` config (`image_size`, `stage1`, `model`, `loss`) of a task
+  config.
 
   `stage1_model` defaults to the stage-1 run's `model` config.
   """

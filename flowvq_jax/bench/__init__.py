@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (`python -m launch.benchmark`): every timing in the package."""

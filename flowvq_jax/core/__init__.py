@@ -1,0 +1,1 @@
+"""Constants and config parsing: the base every other package stands on."""

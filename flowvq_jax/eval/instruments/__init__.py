@@ -1,0 +1,1 @@
+"""Instruments independent of the models: emotion classifiers and the landmark regressor."""

@@ -1,0 +1,3 @@
+"""The models: `flow` (ExpFlow / PoseFlow) and `vq` (codebook autoencoder, code-query generator).
+
+Imports nothing from train/, eval/, inference/, apps/, bench/ or launch/."""
