@@ -1,6 +1,7 @@
 r"""ExpFlow: the conditional autoregressive Glow over the 64 expression coefficients.
 
-Task: `flowvq_jax/train/tasks/flow.py` (shared with configs/poseflow.py); model:
+Task: `flowvq_jax/train/tasks/flow.py`; config body: configs/flow_common.py (shared with
+configs/poseflow.py); model:
 `flowvq_jax/models/flow` (docs/flow.md); results: docs/fcg.md.
 
 Variants (`configs/expflow.py:VARIANT[,key=value...]`):
@@ -57,12 +58,12 @@ exactly still, and the flow's per-frame noise does not.
 
 from __future__ import annotations
 
-from flowvq_jax.train.tasks import flow
+from configs import flow_common
 
 
 def get_config(arg: str | None = None):
-  return flow.base_config("exp", arg)
+  return flow_common.base_config("exp", arg)
 
 
 def get_sweep(hyper):
-  return flow.ablation_sweep(hyper)
+  return flow_common.ablation_sweep(hyper)

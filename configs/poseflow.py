@@ -16,12 +16,12 @@ validation at step 250, then rising: it overfits the 192 clips); pose diversity 
 
 from __future__ import annotations
 
-from flowvq_jax.train.tasks import flow
+from configs import flow_common
 
 
 def get_config(arg: str | None = None):
-  return flow.base_config("pose", arg)
+  return flow_common.base_config("pose", arg)
 
 
 def get_sweep(hyper):
-  return flow.ablation_sweep(hyper)
+  return flow_common.ablation_sweep(hyper)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import common
 from flowvq_jax.core.config import parse_arg
 
 
@@ -47,48 +48,29 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.dropout = 0.0
   c.model.dtype = "float32"
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "adamw"
-  c.optimizer.lr = 3e-3
-  c.optimizer.warmup_steps = 20 if tiny else 100
-  c.optimizer.schedule = "cosine"
-  c.optimizer.end_lr_factor = 0.0
-  c.optimizer.weight_decay = 1e-4
-  c.optimizer.grad_clip_norm = 1.0
-  c.optimizer.b1 = 0.9
-  c.optimizer.b2 = 0.999
-  c.optimizer.eps = 1e-8
-  c.optimizer.groups = ml_collections.ConfigDict()
-
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = 200 if tiny else 2000
-  c.train.log_every = 20 if tiny else 100
-  c.train.eval_every = 100 if tiny else 500
-  c.train.ckpt_every = 100 if tiny else 500
-  c.train.keep = 2
-  c.train.init_from = ""  # warm start: an earlier run or params export (train/warm_start.py)
-  c.train.init_items = ("params",)
-  c.train.keep_best_metric = "val/loss"
-  c.train.best_mode = "min"
-  c.train.ema_decay = arg.ema
-  c.train.max_nonfinite = 10
-  c.train.async_checkpoint = True
-  c.train.progress = True
-  c.train.summaries_every = c.train.eval_every
-
-  c.eval = ml_collections.ConfigDict()
-  c.eval.split = "val"
-  c.eval.num_batches = 4
-  c.eval.use_ema = True
-
-  c.mesh = ml_collections.ConfigDict(
-    {"data": 1, "fsdp": -1} if arg.fsdp else {"data": -1, "fsdp": 1}
+  c.optimizer = common.optimizer(
+    name="adamw",
+    lr=3e-3,
+    warmup_steps=20 if tiny else 100,
+    end_lr_factor=0.0,
+    weight_decay=1e-4,
+    b1=0.9,
+    b2=0.999,
   )
-  c.sharding = ml_collections.ConfigDict()
-  c.sharding.params = "fsdp" if arg.fsdp else "replicate"
-  c.sharding.min_size = 0  # toy params are small; shard them all to exercise FSDP
-  c.sharding.rules = ()
-  return c
+  c.train = common.train(
+    steps=200 if tiny else 2000,
+    log_every=20 if tiny else 100,
+    eval_every=100 if tiny else 500,
+    ckpt_every=100 if tiny else 500,
+    keep_best_metric="val/loss",
+    ema_decay=arg.ema,
+    max_nonfinite=10,
+  )
+  c.train.summaries_every = c.train.eval_every
+  c.eval = common.evaluation(num_batches=4, split="val")
+  c.eval.use_ema = True
+  # toy params are small; shard them all to exercise FSDP
+  return common.set_mesh(c, fsdp=arg.fsdp, min_size=0)
 
 
 def get_sweep(hyper):

@@ -11,6 +11,9 @@ Variants (`configs/vq_query.py:VARIANT[,key=value...]`):
              perceptual (SSIM + gradient fallback or LPIPS) + PatchGAN (the stage-1 critic) from
              step 0, batch 8, 20000 steps; data: synthetic_talking_faces/small (TFDS) or the same
              clips generated in memory (`memory=true`).
+  synthetic_wide  the `synthetic` model on 1000 in-memory training identities x 2 clips (4 / 48
+             held-out), no adversary, 6000 steps: the recipe of the 1000-identity H100 runs
+             below (`launch/vq_wide.sh` runs it; `stage1=` the `synthetic_wide` codebook).
   mead       256 px, the paper's setting (CodeFormer-sized head: 9 x 8 heads x 512); data:
              `mead/res256` (docs/data.md).
   hdtf       the `mead` model on `hdtf/res256`.
@@ -41,7 +44,7 @@ Measured (one run each; docs/vq_query_results.md):
     stopped at step 1265 of 2000 by the time limit: held-out SSIM 0.797 (target >= 0.85, not
     met), PSNR 22.7 dB, code accuracy 0.44. Copying the source frame gives 0.808; the stage-1
     reconstruction ceiling is 0.873.
-  * `synthetic` on one H100 on the 1000-identity stage 1 (28.13 dB / 0.9003), before
+  * `synthetic_wide` on one H100 on the 1000-identity stage 1 (28.13 dB / 0.9003), before
     `source_codes` (`source_codes=false`), stopped at step 3594 of 6000: on 48 held-out
     identities SSIM 0.821 (not met), PSNR 24.50 dB, code accuracy 0.452, M-LMD 5.50; copying
     the source gives 0.799, the stage-1 ceiling 0.900.
@@ -60,10 +63,11 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import common
 from flowvq_jax.core.config import parse_arg
 from flowvq_jax.models.vq import query
 
-VARIANTS = ("tiny", "synthetic", "mead", "hdtf")
+VARIANTS = ("tiny", "synthetic", "synthetic_wide", "mead", "hdtf")
 
 # The ablation switches of the paper (Table 4): argument name -> config.model field.
 SWITCHES = {
@@ -74,17 +78,6 @@ SWITCHES = {
 }
 
 
-def _memory(variant: str) -> ml_collections.ConfigDict:
-  """In-memory world clips (the layout of the stage-1 config's clips of the same variant)."""
-  if variant == "tiny":
-    kw = dict(resolution=32, seconds=0.4, identities=(3, 1, 1), clips_per_identity=4,
-              utterances=(4, 2, 2))  # fmt: skip
-  else:
-    kw = dict(resolution=128, seconds=3.0, identities=(12, 2, 2), clips_per_identity=16,
-              utterances=(40, 8, 8))  # fmt: skip
-  return ml_collections.ConfigDict(dict(world_seed=0, workers=0, **kw))
-
-
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   arg = parse_arg(
     arg, variants=VARIANTS, stage1="", warp=True, mapping=True, mhca=True, codebook=True,
@@ -92,7 +85,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   )  # fmt: skip
   v = arg.variant
   tiny = v == "tiny"
-  base = query.default_config(v)
+  wide = v == "synthetic_wide"
+  base = query.default_config("synthetic" if wide else v)
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.task = "vq_query"
@@ -113,65 +107,48 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if tiny:
     c.loss.perceptual_weight = 0.0
     c.loss.adv_weight = 0.0
+  if wide:
+    c.loss.adv_weight = 0.0  # the wide stage 1 trains no critic
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = "memory" if (tiny or arg.memory) else "tfds"
+  c.data.source = "memory" if (tiny or wide or arg.memory) else "tfds"
   c.data.name = {
     "tiny": "synthetic_talking_faces/tiny",
-    "synthetic": "synthetic_talking_faces/small",
     "mead": "mead/res256",
     "hdtf": "hdtf/res256",
-  }[v]
+  }.get(v, "synthetic_talking_faces/small")
   c.data.data_dir = "~/flowvq_data"
-  c.data.memory = _memory(v)
+  if wide:
+    c.data.memory = common.vq_memory(v, identities=(1000, 4, 48), clips_per_identity=2, workers=-1)
+  else:
+    c.data.memory = common.vq_memory(v)
   c.data.normalize = True
   c.data.batch_size = 4 if tiny else 8
   c.data.frames_per_clip = 2
-  c.data.num_threads = 2
-  c.data.prefetch = 4
+  c.data.num_threads = 8 if wide else 2
+  c.data.prefetch = 8 if wide else 4
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "adamw"
-  c.optimizer.lr = {"tiny": 2e-3, "synthetic": 2e-4, "mead": 1e-4, "hdtf": 1e-4}[v]
-  c.optimizer.warmup_steps = {"tiny": 2, "synthetic": 500, "mead": 2000, "hdtf": 2000}[v]
-  c.optimizer.schedule = "cosine"
-  c.optimizer.end_lr_factor = 0.1
-  c.optimizer.weight_decay = 0.0
-  c.optimizer.grad_clip_norm = 1.0
-  c.optimizer.b1 = 0.9
-  c.optimizer.b2 = 0.99
-  c.optimizer.eps = 1e-8
-  # Used only when loss.adv_weight > 0 (the task drops the group otherwise).
-  c.optimizer.groups = ml_collections.ConfigDict({"disc": {"b1": 0.5, "b2": 0.9}})
-
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = {"tiny": 20, "synthetic": 20_000, "mead": 200_000, "hdtf": 200_000}[v]
-  c.train.log_every = 5 if tiny else 200
-  c.train.eval_every = 10 if tiny else 2000
-  c.train.ckpt_every = 10 if tiny else 1000
-  c.train.keep = 2
-  c.train.init_from = ""  # warm start: an earlier run or params export (train/warm_start.py)
-  c.train.init_items = ("params",)
-  c.train.keep_best_metric = ""
-  c.train.best_mode = "max"
-  c.train.ema_decay = 0.0
-  c.train.max_nonfinite = 20
-  c.train.async_checkpoint = not tiny
-  c.train.progress = not tiny
+  c.optimizer = common.optimizer(
+    name="adamw",
+    lr={"tiny": 2e-3, "synthetic": 2e-4, "synthetic_wide": 2e-4}.get(v, 1e-4),
+    warmup_steps={"tiny": 2, "synthetic": 500, "synthetic_wide": 200}.get(v, 2000),
+    b1=0.9,
+    b2=0.99,
+    # Used only when loss.adv_weight > 0 (the task drops the group otherwise).
+    groups={"disc": {"b1": 0.5, "b2": 0.9}},
+  )
+  steps = {"tiny": 20, "synthetic": 20_000, "synthetic_wide": 6000}.get(v, 200_000)
+  c.train = common.train(
+    steps=steps,
+    log_every=5 if tiny else 200,
+    eval_every={"tiny": 10, "synthetic_wide": 1000}.get(v, 2000),
+    ckpt_every=10 if tiny else 1000,
+    quick=tiny,
+    best_mode="max",
+  )
   c.train.summaries_every = c.train.eval_every
-
-  c.eval = ml_collections.ConfigDict()
-  c.eval.split = "validation"
-  c.eval.num_batches = 1 if tiny else 8
-  c.eval.use_ema = False
-  c.eval.fidelity = 1.0
-
-  c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
-  c.sharding = ml_collections.ConfigDict()
-  c.sharding.params = "replicate"
-  c.sharding.min_size = 2**16
-  c.sharding.rules = ()
-  return c
+  c.eval = common.evaluation(num_batches=1 if tiny else 8, fidelity=1.0)
+  return common.set_mesh(c)
 
 
 def get_sweep(hyper):

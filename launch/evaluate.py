@@ -28,7 +28,8 @@ STAGES = {
   "vq": "flowvq_jax.eval.codebook",  # VQ codebook: PSNR, SSIM, code usage, mouth sharpness
   "query": "flowvq_jax.eval.query",
 }
-TABLE = "flowvq_jax.eval.table"  # without --stage: the whole table (or --ablation)
+TABLE = "flowvq_jax.eval.table"  # without --stage: the whole table
+ABLATION = "flowvq_jax.eval.ablation"  # --ablation (with the table's flags)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
   known, _ = parser.parse_known_args([a for a in argv if a not in ("-h", "--help")])
   module = importlib.import_module(STAGES[known.stage] if known.stage else TABLE)
   module.add_flags(parser)
+  if not known.stage:
+    ablation = importlib.import_module(ABLATION)
+    ablation.add_flags(parser)
+    if "--ablation" in argv:
+      module = ablation
   args = parser.parse_args(argv)
   try:
     return int(module.run(args) or 0)

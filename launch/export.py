@@ -2,9 +2,13 @@ r"""Export a trained run's params (no optimizer state) in parts of bounded size.
 
   python -m launch.export --workdir runs/vq_synth --out runs/vq_synth_params \
       [--step N] [--exclude params/disc] [--items params,extra] [--part_mb 15]
+  python -m launch.export --workdir runs/expflow --write_stats
+
+`--write_stats` writes a run's normalisation statistics (`coeff_stats.json`) from its training
+data, for runs trained before training wrote them (inference and evaluation read them there).
 
 The export is a workdir that the readers of trained runs accept (they all load through
-`checkpoint.load_arrays`): e.g. `configs/vq_query.py:VARIANT,stage1=OUT` and `launch.evaluate
+`checkpoints.load_arrays`): e.g. `configs/vq_query.py:VARIANT,stage1=OUT` and `launch.evaluate
 --stage vq --workdir OUT`. It cannot be resumed (no optimizer state); `--config.train.init_from=OUT`
 starts a new run from its params (`flowvq_jax/train/warm_start.py`). Layout and format:
 `flowvq_jax/train/export.py`. Bad input (no such workdir, no checkpoint, a non-empty `--out`, an
@@ -24,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     formatter_class=argparse.RawDescriptionHelpFormatter,
   )
   parser.add_argument("--workdir", required=True, help="a training workdir")
-  parser.add_argument("--out", required=True, help="new directory for the export")
+  parser.add_argument("--out", default="", help="new directory for the export")
+  parser.add_argument(
+    "--write_stats", action="store_true", help="write WORKDIR/coeff_stats.json and stop"
+  )
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   parser.add_argument(
     "--items", default="", help="top-level entries to keep (default: params, extra, ema_params)"
@@ -34,8 +41,17 @@ def main(argv: list[str] | None = None) -> int:
   )
   parser.add_argument("--part_mb", type=float, default=15.0, help="largest part file, in MB")
   args = parser.parse_args(argv)
-  from flowvq_jax.train import export  # noqa: PLC0415
+  if not (args.out or args.write_stats):
+    parser.error("give --out (an export) or --write_stats")
+  from flowvq_jax.train import export  # noqa: PLC0415  (after argparse: --help stays instant)
 
+  if args.write_stats:
+    try:
+      print(f"wrote {export.write_stats(args.workdir)}")
+    except (FileNotFoundError, ValueError) as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
+    return 0
   items = [s for s in args.items.split(",") if s] or None
   try:
     index = export.export_run(

@@ -80,7 +80,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-  from flowvq_jax import inference as pipeline  # noqa: PLC0415
+  from flowvq_jax import inference  # noqa: PLC0415
 
   t_start = time.perf_counter()
   name = args.name or os.path.splitext(os.path.basename(args.audio))[0] or "sample"
@@ -92,17 +92,17 @@ def run(args: argparse.Namespace) -> int:
   if args.chunk_frames < 1:
     raise ValueError(f"--chunk_frames must be >= 1, got {args.chunk_frames}.")
   # Everything checkable without the model, before loading it; the outputs before any work.
-  pipeline.check_options(**options)
+  inference.check_options(**options)
   if not os.path.isfile(args.audio):
     raise FileNotFoundError(f"Audio file not found: {args.audio}")
   if not os.path.isfile(args.image):
     raise FileNotFoundError(f"Image file not found: {args.image}")
-  paths = pipeline.output_paths(args.out, args.num_samples, name)
-  pipeline.check_output_dir(args.out, paths, args.overwrite)
+  paths = inference.output_paths(args.out, args.num_samples, name)
+  inference.check_output_dir(args.out, paths, args.overwrite)
   t0 = time.perf_counter()
-  talker = pipeline.load(args.checkpoints)
+  talker = inference.load(args.checkpoints)
   load_s = time.perf_counter() - t0
-  result = pipeline.generate_to_dir(
+  result = inference.generate_to_dir(
     talker, args.audio, args.image, args.out, overwrite=args.overwrite, name=name,
     chunk_frames=args.chunk_frames, progress=not args.quiet, **options,
   )  # fmt: skip

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Both VQ stages at 128 px on many in-memory world identities, then both evaluations: the
-# recipe behind the single-GPU numbers in docs/vq_codebook.md and docs/vq_query_results.md.
+# `synthetic_wide` variants of configs/vq_codebook.py and configs/vq_query.py (1000 training
+# identities x 2 clips; 12000 and 6000 steps), the recipe behind the single-GPU numbers in
+# docs/vq_codebook.md and docs/vq_query_results.md.
 #
-# Usage: [RUNS=runs/vq_wide] [STAGES="1 2"] [S1_STEPS=5000] [S2_STEPS=2000] [VAR=value ...] \
+# Usage: [RUNS=runs/vq_wide] [STAGES="1 2"] [S1_STEPS=N] [S2_STEPS=N] [VAR=value ...] \
 #          launch/vq_wide.sh [--dry]
 #   RUNS       where the workdirs (s1, s2), the evaluations (s1_eval, s2_eval) and the stage-1
 #              params export (s1_export) go
 #   STAGES     which stages to train and evaluate: "1 2" (default), "1" or "2"
 #   S1         the stage-1 run stage 2 reads: a workdir or a params export    default: $RUNS/s1
-#   IDS        identities per split (train, validation, test)       default: (160,4,8)
-#   CLIPS      clips of 3 s per identity                            default: 3
+#   IDS        identities per split (train, validation, test)       default: the variant's (1000,4,48)
+#   CLIPS      clips of 3 s per identity                            default: the variant's 2
 #   WORKERS    processes rendering the world clips                  default: all cores
 #   EVAL_STRIDE  evaluate every n-th test frame                     default: 2
-#   S1_STEPS   stage-1 steps (batch 16 = 4 clips x 4 frames; no discriminator)
-#   S2_STEPS   stage-2 steps (batch 8; no adversary: the stage-1 critic is untrained)
+#   S1_STEPS   stage-1 steps (default: the variant's 12000; batch 16 = 4 clips x 4 frames; no
+#              discriminator)
+#   S2_STEPS   stage-2 steps (default: the variant's 6000; batch 8; no adversary: the stage-1
+#              critic is untrained)
 #   S1_ARGS, S2_ARGS  more `launch.train` flags for a stage, e.g. continuing stage 1 from an
 #              export (which cannot be resumed): S1_ARGS="--config.train.init_from=PATH"
 #   S1_LIMIT, S2_LIMIT  wall-clock seconds for a stage's training (startup included), unset: no
@@ -31,11 +35,11 @@
 # the chain in a few minutes on a CPU. Stages that exist are resumed, not retrained.
 set -euo pipefail
 RUNS="${RUNS:-runs/vq_wide}"
-IDS="${IDS:-(160,4,8)}"
-CLIPS="${CLIPS:-3}"
-WORKERS="${WORKERS:--1}"
-S1_STEPS="${S1_STEPS:-5000}"
-S2_STEPS="${S2_STEPS:-2000}"
+IDS="${IDS:-}"
+CLIPS="${CLIPS:-}"
+WORKERS="${WORKERS:-}"
+S1_STEPS="${S1_STEPS:-}"
+S2_STEPS="${S2_STEPS:-}"
 STAGES="${STAGES:-1 2}"
 EVAL="${EVAL:-1}"
 EVAL_STRIDE="${EVAL_STRIDE:-2}"
@@ -47,8 +51,11 @@ if [[ "${1:-}" == "--dry" ]]; then
   EXTRA=(--config.data.memory.seconds=1.0 --config.eval.num_batches=1)
   EVAL_EXTRA=(--landmark_steps 5)
 fi
-MEM=(--config.data.memory.identities="$IDS" --config.data.memory.clips_per_identity="$CLIPS"
-     --config.data.memory.workers="$WORKERS")
+MEM=(${IDS:+--config.data.memory.identities=$IDS}
+     ${CLIPS:+--config.data.memory.clips_per_identity=$CLIPS}
+     ${WORKERS:+--config.data.memory.workers=$WORKERS})
+S1_SET=(${S1_STEPS:+--config.train.steps=$S1_STEPS --config.loss.disc_start=$((S1_STEPS + 1))})
+S2_SET=(${S2_STEPS:+--config.train.steps=$S2_STEPS})
 
 # `train_within LIMIT ARGS...`: `python -m launch.train ARGS...`, sent SIGTERM after LIMIT seconds
 # when LIMIT is not empty (the trainer then saves a checkpoint and exits: not a failure here).
@@ -64,11 +71,8 @@ train_within() {
 
 S1="${S1:-$RUNS/s1}"
 if [[ " $STAGES " == *" 1 "* ]]; then
-  train_within "${S1_LIMIT:-}" --config configs/vq_codebook.py:synthetic,memory=true \
-    --workdir "$S1" "${MEM[@]}" --config.data.batch_size=16 --config.data.frames_per_clip=4 \
-    --config.data.num_threads=8 --config.data.prefetch=8 --config.train.steps="$S1_STEPS" \
-    --config.loss.disc_start=$((S1_STEPS + 1)) --config.train.eval_every=1500 \
-    --config.train.ckpt_every=1500 "${EXTRA[@]}" ${S1_ARGS:-}
+  train_within "${S1_LIMIT:-}" --config configs/vq_codebook.py:synthetic_wide \
+    --workdir "$S1" "${MEM[@]}" "${S1_SET[@]}" "${EXTRA[@]}" ${S1_ARGS:-}
   if [[ "$EVAL" != 0 ]]; then
     python -m launch.evaluate --stage vq --workdir "$S1" --out "$RUNS/s1_eval" --source memory \
       --batch_size 64 --frame_stride "$EVAL_STRIDE"
@@ -77,10 +81,8 @@ if [[ " $STAGES " == *" 1 "* ]]; then
   python -m launch.export --workdir "$S1" --out "$RUNS/s1_export" --exclude params/disc
 fi
 if [[ " $STAGES " == *" 2 "* ]]; then
-  train_within "${S2_LIMIT:-}" --config "configs/vq_query.py:synthetic,memory=true,stage1=$S1" \
-    --workdir "$RUNS/s2" "${MEM[@]}" --config.loss.adv_weight=0 --config.data.num_threads=8 \
-    --config.data.prefetch=8 --config.train.steps="$S2_STEPS" --config.train.eval_every=1000 \
-    --config.train.ckpt_every=1000 --config.optimizer.warmup_steps=200 "${EXTRA[@]}" ${S2_ARGS:-}
+  train_within "${S2_LIMIT:-}" --config "configs/vq_query.py:synthetic_wide,stage1=$S1" \
+    --workdir "$RUNS/s2" "${MEM[@]}" "${S2_SET[@]}" "${EXTRA[@]}" ${S2_ARGS:-}
   if [[ "$EVAL" != 0 ]]; then
     python -m launch.evaluate --stage query --workdir "$RUNS/s2" --out "$RUNS/s2_eval" \
       --source memory --batch_size 64 --frame_stride "$EVAL_STRIDE" "${EVAL_EXTRA[@]}"

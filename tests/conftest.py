@@ -6,6 +6,7 @@ import jax
 import pytest
 
 from flowvq_jax import stages
+from flowvq_jax.apps import train_all
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +19,7 @@ def tiny_checkpoints(tmp_path_factory) -> str:
   old = jax.config.jax_default_prng_impl
   jax.config.update("jax_default_prng_impl", "unsafe_rbg")  # cheaper to compile
   try:
-    stages.train_stages(specs, log=lambda _: None)
+    train_all.train_stages(specs, log=lambda _: None)
   finally:
     jax.config.update("jax_default_prng_impl", old)
   return root

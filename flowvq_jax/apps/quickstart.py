@@ -6,7 +6,7 @@
    `synthetic_talking_faces/small` (128 px, the VQ stages' data) in `DIR/data` (once; the
    `data.data_dir` of every TFDS-reading stage points there). Presets `fast` / `tiny` generate the
    world's clips in memory instead.
-2. **Training.** The four stages of `flowvq_jax.stages.PRESETS[preset]` into `DIR/checkpoints`
+2. **Training.** The four stages of `configs/presets.py PRESETS[preset]` into `DIR/checkpoints`
    (the layout `flowvq_jax.inference.load` reads). A finished stage is skipped, a started one
    resumes from its latest checkpoint.
 3. **Generation.** A held-out identity of the world (`HELDOUT_IDENTITY`, beyond every training
@@ -35,6 +35,7 @@ What the numbers are (there is no ground-truth video of new audio, so PSNR / SSI
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
 import json
@@ -44,9 +45,18 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from flowvq_jax import stages
+from flowvq_jax import inference, stages
+from flowvq_jax.apps import train_all
 from flowvq_jax.core import constants
+from flowvq_jax.data import audio as audio_lib
+from flowvq_jax.data import builders, media
+from flowvq_jax.data import coeffs as coeffs_lib
+from flowvq_jax.eval import metrics
+from flowvq_jax.eval.instruments import classifier as clf_lib
+from flowvq_jax.models.flow import sampler
+from flowvq_jax.world import SyntheticWorld, mouth_from_audio
 
 # Far beyond the identities / utterances of every split of every preset (those count from 0).
 HELDOUT_IDENTITY = 10_000
@@ -69,7 +79,7 @@ class Settings:
     classifier_identities: training identities of the emotion classifier.
     classifier_steps: its training steps.
     min_video_size: videos are upscaled (nearest) by an integer factor to at least this size.
-    fidelity: the renderer's fusion weight of the source's features (`pipeline.generate`).
+    fidelity: the renderer's fusion weight of the source's features (`inference.generate`).
   """
 
   seconds: float = 4.0
@@ -143,8 +153,6 @@ def stage_specs(workdir: str, preset: str) -> list[stages.StageSpec]:
 
 def prepare_data(specs: list[stages.StageSpec], log: Callable[[str], None] = print) -> list[str]:
   """Builds the TFDS datasets the stages read (once; a prepared one is reused)."""
-  from flowvq_jax.data import builders  # noqa: PLC0415
-
   built = []
   for spec in specs:
     data = spec.config().data
@@ -160,7 +168,7 @@ def train(workdir: str, preset: str, log: Callable[[str], None] = print) -> dict
   """Data + every stage of the preset (skips finished stages, resumes started ones)."""
   specs = stage_specs(workdir, preset)
   prepare_data(specs, log)
-  return stages.train_stages(specs, log=log)
+  return train_all.train_stages(specs, log=log)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -174,8 +182,6 @@ def heldout_inputs(resolution: int, seconds: float) -> dict[str, Any]:
     {'image': uint8 [S, S, 3] (neutral face, frontal pose), 'audio': float32 [n] at 16 kHz,
      'identity', 'utterance'}.
   """
-  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
-
   world = SyntheticWorld(seed=WORLD_SEED, resolution=int(resolution))
   ident = world.identity(HELDOUT_IDENTITY)
   image = world.render(ident, np.zeros(constants.EXP_DIM), np.zeros(constants.POSE_DIM))
@@ -202,8 +208,6 @@ def upscale(frames: np.ndarray, min_size: int) -> np.ndarray:
 
 def write_video(path: str, frames, audio, fps: float = constants.FPS, min_size: int = 128):
   """mp4 (h264 + AAC) of uint8 frames `[T, S, S, 3]`, upscaled to at least `min_size` px."""
-  from flowvq_jax.data import media  # noqa: PLC0415
-
   media.write_video(path, upscale(np.asarray(frames, np.uint8), min_size), fps=fps, audio=audio)
 
 
@@ -226,8 +230,6 @@ def generate_videos(
     {name: {'video': path, 'exp' [N, T, 64], 'pose' [N, T, 6], 'emotion', 'seed',
      'timings' (empty when read back), 'frames' (None when read back)}}.
   """
-  from flowvq_jax import inference as pipeline  # noqa: PLC0415
-
   os.makedirs(out_dir, exist_ok=True)
   out = {}
   for name in video_names(settings):
@@ -243,7 +245,7 @@ def generate_videos(
       log(f"[generate] {name}: exists, kept")
       continue
     t0 = time.perf_counter()
-    gen = pipeline.generate(
+    gen = inference.generate(
       talker,
       inputs["audio"],
       inputs["image"],
@@ -280,10 +282,6 @@ def frame_strip(frames: np.ndarray, num: int = 8) -> np.ndarray:
 
 def write_strip(path: str, videos: dict[str, dict[str, Any]], num: int = 8, size: int = 64):
   """A PNG with one row per emotion video: `num` frames at the same instants, `size` px each."""
-  from PIL import Image  # noqa: PLC0415
-
-  from flowvq_jax.data import media  # noqa: PLC0415
-
   rows = []
   for e in constants.EMOTIONS:
     frames, _ = media.read_video(videos[e]["video"], size=int(size))
@@ -297,9 +295,6 @@ def write_strip(path: str, videos: dict[str, dict[str, Any]], num: int = 8, size
 
 def train_classifier(settings: Settings) -> dict:
   """The emotion classifier on the world's ground-truth expression of training identities."""
-  from flowvq_jax.eval.instruments import classifier as clf_lib  # noqa: PLC0415
-  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
-
   windows, labels = clf_lib.world_windows(
     SyntheticWorld(seed=WORLD_SEED, resolution=64),
     identities=range(settings.classifier_identities),
@@ -310,16 +305,12 @@ def train_classifier(settings: Settings) -> dict:
 
 
 def _lip_sync(jaw: np.ndarray, law: np.ndarray) -> dict[str, float]:
-  from flowvq_jax.eval import metrics  # noqa: PLC0415
-
   t = min(jaw.shape[0], law.shape[0])
   return metrics.lip_sync(jaw[:t], law[:t], max_lag=min(10, t - 3))
 
 
 def _predict(clf: dict, exp: np.ndarray) -> int | None:
   """The classifier's emotion of a whole sequence `[T, 64]` (None when shorter than a window)."""
-  from flowvq_jax.eval.instruments import classifier as clf_lib  # noqa: PLC0415
-
   win = int(clf["config"]["window"])
   if exp.shape[0] < win:
     return None
@@ -333,8 +324,6 @@ def numbers(
   clf: dict | None = None,
 ) -> dict[str, Any]:
   """The page's evaluation numbers (see the module docstring)."""
-  from flowvq_jax.world import SyntheticWorld, mouth_from_audio  # noqa: PLC0415
-
   clf = clf if clf is not None else train_classifier(settings)
   law = np.asarray(mouth_from_audio(inputs["audio"], constants.SAMPLE_RATE))[:, 0]
   world = SyntheticWorld(seed=WORLD_SEED, resolution=64)
@@ -411,8 +400,6 @@ def numbers(
 
 def video_html(path: str, width: int = 256) -> str:
   """An HTML `<video>` with the mp4 inlined as base64 (for `IPython.display.HTML`)."""
-  import base64  # noqa: PLC0415
-
   with open(path, "rb") as f:
     data = base64.b64encode(f.read()).decode("ascii")
   return (
@@ -432,11 +419,6 @@ def latent_points(
   Returns:
     (z float32 [N, 64]: every `every`-th frame of every clip, labels int32 [N]: emotion index).
   """
-  from flowvq_jax.data import audio as audio_lib  # noqa: PLC0415
-  from flowvq_jax.data import coeffs as coeffs_lib  # noqa: PLC0415
-  from flowvq_jax.models.flow import sampler  # noqa: PLC0415
-  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
-
   world = SyntheticWorld(seed=WORLD_SEED, resolution=64)
   k = talker.exp_model.audio_context
   zs, labels = [], []
@@ -569,8 +551,8 @@ def run(
     {'workdir', 'preset', 'page', 'numbers' (as in quickstart.json), 'stages' (per stage:
      'trained' / 'already trained'), 'wall_s' (per step), 'did_work' (False when nothing was left)}.
   """
-  if preset not in stages.PRESETS:
-    raise ValueError(f"Unknown preset {preset!r}; choose one of: {', '.join(stages.PRESETS)}.")
+  if preset not in stages.presets():
+    raise ValueError(f"Unknown preset {preset!r}; choose one of: {', '.join(stages.presets())}.")
   settings = settings or PRESET_SETTINGS[preset]
   workdir = check_workdir(workdir)
   p = paths(workdir)
@@ -589,12 +571,8 @@ def run(
     return dict(workdir=workdir, preset=preset, page=p["page"], numbers=nums, stages=status,
                 wall_s=wall, did_work=False)  # fmt: skip
 
-  from PIL import Image  # noqa: PLC0415
-
-  from flowvq_jax import inference as pipeline  # noqa: PLC0415
-
   t1 = time.perf_counter()
-  talker = pipeline.load(p["checkpoints"])
+  talker = inference.load(p["checkpoints"])
   inputs = heldout_inputs(talker.image_size, settings.seconds)
   os.makedirs(p["videos"], exist_ok=True)
   Image.fromarray(upscale(inputs["image"], settings.min_video_size)).save(

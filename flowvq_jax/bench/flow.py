@@ -1,6 +1,7 @@
 """Speed of ExpFlow / PoseFlow: sampling 10 s of audio, compile time, training steps.
 
   python -m launch.benchmark --what flow --out flow_bench.json [--repeats 3]
+  python -m flowvq_jax.bench.flow --variant synthetic --repeats 5   # sampling 10 s, exp + pose
 
 For the `synthetic` and `moglow_size` configs (configs/expflow.py, configs/poseflow.py; the
 PoseFlow of `moglow_size` is the same network over 6 dims with a Gaussian prior), with fresh
@@ -30,6 +31,7 @@ Timings depend on the machine and its load; the caller records where they were t
 
 from __future__ import annotations
 
+import argparse
 import functools
 import time
 from typing import Any
@@ -37,24 +39,32 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from flowvq_jax import stages
 from flowvq_jax.bench import util as U
-from flowvq_jax.core.constants import FPS, MELS_PER_FRAME
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.core.constants import FPS, MELS_PER_FRAME, POSE_DIM, emotion_index
+from flowvq_jax.data import audio as audio_lib
+from flowvq_jax.models.flow.model import CoefficientFlow
+from flowvq_jax.models.flow.prior import standard_noise
+from flowvq_jax.models.flow.sampler import FlowSampler
+from flowvq_jax.stages.flow import COEFFS as KINDS
+from flowvq_jax.stages.flow import model_of
+from flowvq_jax.train import optim
+from flowvq_jax.train.tasks import flow as task
 
 
 def _config(kind: str, variant: str):
-  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
-
-  if variant == "moglow_size":
-    c = task.base_config("exp", "moglow_size")
-    if kind == "pose":
-      from flowvq_jax.core.constants import POSE_DIM  # noqa: PLC0415
-
-      c.model.dim = POSE_DIM
-      c.model.prior = "gaussian"
-      c.data.coeffs = "pose"
-    return c
-  return task.base_config(kind, variant)
+  """`configs/expflow.py:VARIANT` (or poseflow.py); `moglow_size`'s PoseFlow is its ExpFlow over
+  6 dims with a Gaussian prior."""
+  name = "expflow" if (kind == "exp" or variant == "moglow_size") else "poseflow"
+  c = config_lib.load_config(f"{stages.CONFIGS_DIR / name}.py:{variant}")
+  if kind == "pose" and variant == "moglow_size":
+    c.model.dim = POSE_DIM
+    c.model.prior = "gaussian"
+    c.data.coeffs = "pose"
+  return c
 
 
 def random_batch(model, batch: int, frames: int, rng: np.random.Generator) -> dict:
@@ -96,14 +106,8 @@ def time_flow(
   `train_compile_s` (trace + lower + compile), `train_step_s`, XLA's `train_flops`,
   `train_gflops_per_s` and `train_peak_share` (`bench_util.peak_share`).
   """
-  import optax  # noqa: PLC0415
-
-  from flowvq_jax.models.flow.sampler import FlowSampler  # noqa: PLC0415
-  from flowvq_jax.train import optim  # noqa: PLC0415
-  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
-
   config = _config(kind, variant)
-  model = task.model_of(config)
+  model = model_of(config)
   rng = np.random.default_rng(seed)
   init_batch = random_batch(model, 2, 16, rng)
   params = jax.jit(lambda r, b: task.init(r, b, config))(jax.random.key(seed), init_batch)
@@ -159,10 +163,8 @@ def time_flow(
 
 def param_count(kind: str, variant: str) -> int:
   """Parameter count of a flow config (`jax.eval_shape`: nothing is computed)."""
-  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
-
   config = _config(kind, variant)
-  batch = random_batch(task.model_of(config), 1, 2, np.random.default_rng(0))
+  batch = random_batch(model_of(config), 1, 2, np.random.default_rng(0))
   shapes = jax.eval_shape(lambda r, b: task.init(r, b, config), jax.random.key(0), batch)
   return int(sum(np.prod(p.shape) for p in jax.tree.leaves(shapes)))
 
@@ -214,11 +216,8 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 @functools.lru_cache(maxsize=4)
 def flow_setup(kind: str, variant: str, seed: int = 0):
   """`(model, params, FlowSampler)` of a config with fresh params (cached per process)."""
-  from flowvq_jax.models.flow.sampler import FlowSampler  # noqa: PLC0415
-  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
-
   config = _config(kind, variant)
-  model = task.model_of(config)
+  model = model_of(config)
   batch = random_batch(model, 2, 16, np.random.default_rng(seed))
   params = jax.jit(lambda r, b: task.init(r, b, config))(jax.random.key(seed), batch)
   return model, params, FlowSampler(model, chunk_size=64)
@@ -333,9 +332,6 @@ class LoopSampler:
   """
 
   def __init__(self, model):
-    from flowvq_jax.models.flow.model import CoefficientFlow  # noqa: PLC0415
-    from flowvq_jax.models.flow.prior import standard_noise  # noqa: PLC0415
-
     self.model = model
     kind, dim = model.prior, model.dim
 
@@ -366,8 +362,6 @@ class LoopSampler:
 
   def __call__(self, params, mel, emotion: int, intensity: float, temperature: float, seeds):
     """`mel [N, T, 2k+1, 4, 80]` -> `[N, T, D]` (numpy)."""
-    from flowvq_jax.models.flow.model import CoefficientFlow  # noqa: PLC0415
-
     n, t = mel.shape[:2]
     emo = jnp.full((n, t), emotion, jnp.int32)
     audio, comp = self.prepare(params, mel, emo, jnp.full((n, t), intensity, jnp.float32))
@@ -383,9 +377,6 @@ class LoopSampler:
 
 def scan_vs_loop(quick: bool = False, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
   """The chunked `lax.scan` sampler against `LoopSampler` (ExpFlow `synthetic`, 10 s)."""
-  from flowvq_jax.core.constants import emotion_index  # noqa: PLC0415
-  from flowvq_jax.data import audio as audio_lib  # noqa: PLC0415
-
   variant, frames = ("tiny", 64) if quick else ("synthetic", 10 * FPS)
   model, params, sampler = flow_setup("exp", variant)
   mel = audio_lib.mel_windows(random_mel_frames(frames, seed), model.audio_context)[None]
@@ -432,3 +423,25 @@ def growth_rows(quick: bool = False, repeats: int = 2) -> dict[str, list[dict[st
     length.append(time_sampling("exp", variant, int(round(s * FPS)), 1, r))
   batch = [time_sampling("exp", variant, int(round(base * FPS)), b, repeats) for b in batches]
   return {"length": length, "batch": batch}
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+  """Prints ExpFlow and PoseFlow sampling rows (`time_sampling`) for one config variant."""
+  parser = argparse.ArgumentParser(description="Sampling speed of ExpFlow and PoseFlow.")
+  parser.add_argument("--variant", default="synthetic", help="tiny, synthetic, moglow_size, ...")
+  parser.add_argument("--frames", type=int, default=10 * FPS)
+  parser.add_argument("--repeats", type=int, default=3)
+  args = parser.parse_args(argv)
+  rows = [time_sampling(k, args.variant, args.frames, repeats=args.repeats) for k in KINDS]
+  for r in rows:
+    params = sum(int(np.size(p)) for p in jax.tree.leaves(flow_setup(r["kind"], args.variant)[1]))
+    print(
+      f"{r['kind']:5} {args.variant:12} {params:>10,} params  {r['frames']} frames: compile "
+      f"{r['compile_s']:.2f} s, sample {r['sample_s']:.3f} s (RTF {r['rtf']:.4f}) on "
+      f"{jax.devices()[0].device_kind}"
+    )
+  return rows
+
+
+if __name__ == "__main__":
+  main()

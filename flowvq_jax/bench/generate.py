@@ -8,7 +8,7 @@ step into DIR with `flowvq_jax.stages` (in-memory world clips, few of them: the 
 models, not their quality, set the speed); a finished DIR is reused as it is.
 
 `run` loads the checkpoints with `flowvq_jax.inference.load` and times
-`pipeline.generate_to_dir` on a synthetic-world speech wav file and a world face png (crop
+`inference.generate_to_dir` on a synthetic-world speech wav file and a world face png (crop
 'none'): reading and resampling the audio, log-mel, ExpFlow + PoseFlow sampling, rendering, and
 streaming h264 + AAC into ffmpeg. The first call (which compiles the samplers and the renderer) is
 reported apart from the best of `repeats` later calls. Fields: `seconds` (audio), `frames`,
@@ -24,10 +24,15 @@ import tempfile
 import time
 from typing import Any
 
+import cv2
 import numpy as np
 
+from flowvq_jax import inference, stages
+from flowvq_jax.apps import train_all
 from flowvq_jax.bench import util as U
 from flowvq_jax.core.constants import FPS, SAMPLE_RATE
+from flowvq_jax.data import media
+from flowvq_jax.world import SyntheticWorld
 
 _STEP1 = {
   "train.steps": 1,
@@ -49,8 +54,6 @@ _VQ_MEMORY = {
 
 def checkpoint_specs(directory: str, quick: bool = False):
   """The `flowvq_jax.stages` specs of the benchmark's checkpoints directory."""
-  from flowvq_jax import stages  # noqa: PLC0415
-
   if quick:
     args = {s: "tiny" for s in stages.STAGES}
     overrides = {s: dict(_STEP1) for s in stages.STAGES}
@@ -69,19 +72,12 @@ def checkpoint_specs(directory: str, quick: bool = False):
 
 def build_checkpoints(directory: str, quick: bool = False, log=print) -> str:
   """Trains (or finds trained) one-step checkpoints of every stage in `directory`."""
-  from flowvq_jax import stages  # noqa: PLC0415
-
-  stages.train_stages(checkpoint_specs(directory, quick), log=log)
+  train_all.train_stages(checkpoint_specs(directory, quick), log=log)
   return directory
 
 
 def _inputs(tmp: str, seconds: float, image_size: int) -> tuple[str, str]:
   """A world speech wav of `seconds` and a world face png at `image_size` px."""
-  import cv2  # noqa: PLC0415
-
-  from flowvq_jax.data import media  # noqa: PLC0415
-  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
-
   world = SyntheticWorld(seed=0, resolution=image_size)
   clip = world.sample_clip(0, "happy", 3, 0.04, seed=0)
   wav, _ = world.speech(0, "happy", 3, seconds, seed=1)
@@ -93,17 +89,15 @@ def _inputs(tmp: str, seconds: float, image_size: int) -> tuple[str, str]:
 
 def run(checkpoints: str, seconds: float = 10.0, repeats: int = 2) -> dict[str, Any]:
   """The generate-path row (module docstring) for `seconds` of audio."""
-  from flowvq_jax import inference as pipeline  # noqa: PLC0415
-
   t0 = time.perf_counter()
-  talker = pipeline.load(checkpoints)
+  talker = inference.load(checkpoints)
   load_s = time.perf_counter() - t0
   with tempfile.TemporaryDirectory() as tmp:
     wav, png = _inputs(tmp, seconds, talker.image_size)
     out = os.path.join(tmp, "out")
 
     def call():
-      return pipeline.generate_to_dir(
+      return inference.generate_to_dir(
         talker, wav, png, out, overwrite=True, emotion="happy", crop="none", seed=0
       )
 

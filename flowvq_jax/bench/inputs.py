@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from flowvq_jax.bench import train as bench_train
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.train import tasks
 
 CLIPS = 8  # training identities (x 2 clips each) rendered for each stage
 
@@ -36,9 +38,6 @@ def _overrides(stage: str, quick: bool) -> dict[str, Any]:
 
 def time_input(stage: str, arg: str, batches: int, overrides: dict[str, Any]) -> dict[str, Any]:
   """One row (module docstring) for `configs/<stage>.py:<arg>` with `overrides` applied."""
-  from flowvq_jax.core import config as config_lib  # noqa: PLC0415
-  from flowvq_jax.train import tasks  # noqa: PLC0415
-
   config = bench_train.stage_config(stage, arg)
   config_lib.apply_overrides(config, overrides)
   task = tasks.load(config.task)

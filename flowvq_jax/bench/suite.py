@@ -39,7 +39,13 @@ from typing import Any
 
 import jax
 
+from flowvq_jax.bench import flow as bench_flow
+from flowvq_jax.bench import generate as bench_generate
+from flowvq_jax.bench import inputs as bench_input
+from flowvq_jax.bench import render as bench_render
+from flowvq_jax.bench import train as bench_train
 from flowvq_jax.bench import util as U
+from flowvq_jax.bench import vq as vq_bench
 
 SECTIONS = (
   "train",
@@ -82,9 +88,6 @@ def _json_safe(x: Any) -> Any:
 
 
 def _moglow(quick: bool, repeats: int) -> list[dict[str, Any]]:
-  from flowvq_jax.bench import flow as bench_flow  # noqa: PLC0415
-  from flowvq_jax.bench import train as bench_train
-
   if not quick:
     return bench_flow.moglow_rows(False, repeats)
   exp = bench_train.time_step("expflow", "tiny", repeats)
@@ -108,9 +111,6 @@ def _moglow(quick: bool, repeats: int) -> list[dict[str, Any]]:
 
 
 def _taming(quick: bool, repeats: int) -> dict[str, Any]:
-  from flowvq_jax.bench import train as bench_train  # noqa: PLC0415
-  from flowvq_jax.bench import vq as vq_bench  # noqa: PLC0415
-
   if not quick:
     return bench_train.taming(False, repeats)
   counts = vq_bench.param_counts("taming_faceshq")
@@ -126,8 +126,6 @@ def _taming(quick: bool, repeats: int) -> dict[str, Any]:
 
 
 def _generate(quick: bool, repeats: int, checkpoints: str | None, build_dir: str | None, log):
-  from flowvq_jax.bench import generate as bench_generate  # noqa: PLC0415
-
   seconds = 2.0 if quick else 10.0
   if checkpoints:
     row = bench_generate.run(checkpoints, seconds, repeats)
@@ -162,11 +160,6 @@ def run(
     build_dir: where `generate` builds (or reuses) its one-step checkpoints when `checkpoints`
       is None; None: a temporary directory.
   """
-  from flowvq_jax.bench import flow as bench_flow  # noqa: PLC0415
-  from flowvq_jax.bench import inputs as bench_input
-  from flowvq_jax.bench import render as bench_render
-  from flowvq_jax.bench import train as bench_train
-
   d = os.path.dirname(out)
   if d:
     os.makedirs(d, exist_ok=True)

@@ -31,17 +31,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowvq_jax import stages
+from flowvq_jax.bench import flow as bench_flow
 from flowvq_jax.bench import util as U
+from flowvq_jax.bench import vq as vq_bench
+from flowvq_jax.core import config as config_lib
 from flowvq_jax.core.constants import EXP_DIM, POSE_DIM
+from flowvq_jax.models.vq import autoencoder as ae_lib
+from flowvq_jax.models.vq import discriminator as disc_lib
+from flowvq_jax.train import optim, tasks, trainer
+from flowvq_jax.train import state as state_lib
+from flowvq_jax.train.tasks import flow
 
 STAGES = ("expflow", "poseflow", "vq_codebook", "vq_query")
 
 
 def stage_config(stage: str, arg: str):
   """The resolved `configs/<stage>.py:<arg>` config."""
-  from flowvq_jax import stages  # noqa: PLC0415
-  from flowvq_jax.core import config as config_lib  # noqa: PLC0415
-
   if stage not in STAGES:
     raise ValueError(f"Unknown stage {stage!r}; the stages are {', '.join(STAGES)}.")
   return config_lib.load_config(f"{stages.CONFIGS_DIR / (stage + '.py')}:{arg}")
@@ -51,9 +57,6 @@ def random_batch(stage: str, config, rng: np.random.Generator) -> dict[str, np.n
   """One global batch of random values with the shapes and dtypes of the stage's data."""
   b = int(config.data.batch_size)
   if stage in ("expflow", "poseflow"):
-    from flowvq_jax.bench import flow as bench_flow  # noqa: PLC0415
-    from flowvq_jax.train.tasks import flow  # noqa: PLC0415
-
     return bench_flow.random_batch(flow.model_of(config), b, int(config.data.window), rng)
   s = int(config.image_size)
   image = lambda: rng.uniform(-1.0, 1.0, (b, s, s, 3)).astype(np.float32)
@@ -77,8 +80,6 @@ def random_batch(stage: str, config, rng: np.random.Generator) -> dict[str, np.n
 
 def _stage1_workdir(stage1_arg: str, root: str) -> str:
   """A stage-1 workdir holding only `config.json` (what the vq_query task reads of it)."""
-  from flowvq_jax.core import config as config_lib  # noqa: PLC0415
-
   wd = os.path.join(root, "stage1")
   os.makedirs(wd, exist_ok=True)
   with open(os.path.join(wd, "config.json"), "w") as f:
@@ -88,9 +89,6 @@ def _stage1_workdir(stage1_arg: str, root: str) -> str:
 
 def _init_query(task, config, rng) -> tuple[Any, Any]:
   """vq_query `(params, extra)` with a fresh stage-1 autoencoder (see module docstring)."""
-  from flowvq_jax.models.vq import autoencoder as ae_lib  # noqa: PLC0415
-  from flowvq_jax.models.vq import discriminator as disc_lib  # noqa: PLC0415
-
   s1 = task.stage1_config(config)
   s = int(config.image_size)
   gen = task.make_generator(config)
@@ -124,10 +122,6 @@ def time_step(stage: str, arg: str, repeats: int = 3, seed: int = 0, overrides=N
 
 
 def _time_step(stage: str, arg: str, repeats: int, seed: int, overrides):
-  from flowvq_jax.core import config as config_lib  # noqa: PLC0415
-  from flowvq_jax.train import optim, tasks, trainer  # noqa: PLC0415
-  from flowvq_jax.train import state as state_lib  # noqa: PLC0415
-
   with tempfile.TemporaryDirectory() as tmp:
     if stage == "vq_query":
       s1_arg = arg.split(",")[0]
@@ -219,8 +213,6 @@ def critic_free_step(arg: str, repeats: int = 3) -> dict[str, Any]:
 def taming(quick: bool = False, repeats: int = 2) -> dict[str, Any]:
   """taming_faceshq: parameter counts (exact, `jax.eval_shape`) and the generator +
   discriminator step at batch 2, 256 px. With `quick`, the same network at 32 px, batch 1."""
-  from flowvq_jax.bench import vq as vq_bench  # noqa: PLC0415
-
   counts = vq_bench.param_counts("taming_faceshq")
   over = {"image_size": 32, "data.batch_size": 1, "data.frames_per_clip": 1} if quick else {}
   row = time_step("vq_codebook", "taming_faceshq", repeats, overrides=over)

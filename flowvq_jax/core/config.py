@@ -22,6 +22,7 @@ import importlib
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -97,12 +98,28 @@ def parse_arg(
 
 
 def load_module(path: str) -> ModuleType:
-  """Imports a config module from a file path (`configs/toy.py`) or module name (`configs.toy`)."""
+  """Imports a config module from a file path (`configs/toy.py`) or module name (`configs.toy`).
+
+  A file inside a package (a folder with `__init__.py`, such as `configs/`) is imported as that
+  package's module (`configs.toy`), with the folder above the package made importable, so config
+  files can share blocks (`from configs import common`).
+  """
   if path.endswith(".py") or os.sep in path:
     if not os.path.exists(path):
       raise ConfigError(f"Config file {path!r} does not exist.")
-    name = "_config_" + os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(name, path)
+    path = os.path.abspath(path)
+    root, parts = os.path.dirname(path), [os.path.splitext(os.path.basename(path))[0]]
+    while os.path.exists(os.path.join(root, "__init__.py")):
+      root, pkg = os.path.split(root)
+      parts.insert(0, pkg)
+    if len(parts) > 1:
+      if root not in sys.path:
+        sys.path.append(root)
+      module = importlib.import_module(".".join(parts))
+      if os.path.abspath(module.__file__) != path:
+        raise ConfigError(f"Config {path!r} is shadowed by {module.__file__!r} on sys.path.")
+      return module
+    spec = importlib.util.spec_from_file_location("_config_" + parts[0], path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

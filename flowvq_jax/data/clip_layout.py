@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from flowvq_jax.core import constants
+from flowvq_jax.core.config import ConfigError
 
 SPLITS = ("train", "validation", "test")
 
@@ -88,3 +89,14 @@ def clip_specs(
           ClipSpec(split, int(identity), emotion, intensity, utterance, seed, clip_id)
         )
   return specs
+
+
+_SPLIT_ALIASES = {"val": "validation", "valid": "validation", "eval": "validation"}
+
+
+def split_name(split: str) -> str:
+  """Canonical split name ('val' -> 'validation'); ConfigError naming the splits otherwise."""
+  name = _SPLIT_ALIASES.get(split, split)
+  if name not in SPLITS:
+    raise ConfigError(f"Unknown split {split!r}; choose one of: {', '.join(SPLITS)} (or 'val').")
+  return name

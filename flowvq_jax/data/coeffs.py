@@ -27,6 +27,10 @@ import numpy as np
 import scipy.io
 
 from flowvq_jax.core import constants
+from flowvq_jax.world import tables as world_tables
+
+# The synthetic world's blink dim (flowvq_jax/world/tables.py): `inference.hold_blink` holds it.
+WORLD_BLINK = world_tables.BLINK
 
 FULL_WIDTH = 257
 COMPACT_WIDTH = 73

@@ -42,10 +42,21 @@ import os
 import time
 from typing import Any
 
+import jax
+import numpy as np
+
+from flowvq_jax import checkpoints
+from flowvq_jax import stages as stages_lib
+from flowvq_jax.core import config as config_lib
+from flowvq_jax.data import sources
+from flowvq_jax.eval import fcg, report, table
+from flowvq_jax.eval import query as query_eval
 from flowvq_jax.eval.metrics import NotComputed
+from flowvq_jax.stages import vq_query as query_stage
+from flowvq_jax.train import sweep, trainer
 
 # Code query in the `fast` preset: 3 s clips, 8 test identities (98-105) that the preset's
-# stage 1 (trained on identities 0-95, `flowvq_jax.stages._vq_fast`) never saw, and 2000 steps
+# stage 1 (trained on identities 0-95, configs/presets.py `_vq_fast`) never saw, and 2000 steps
 # with a 100-step warmup (with the `tiny` config's 2 steps at lr 2e-3, one of two seeds of the
 # full model stayed at chance code accuracy for all 2000 steps).
 FAST_QUERY = {
@@ -58,10 +69,8 @@ FAST_QUERY = {
 
 
 def _fast_preset() -> dict[str, Any]:
-  """The quickstart's `--fast` configs and overrides (`flowvq_jax.stages.PRESETS['fast']`)."""
-  from flowvq_jax import stages  # noqa: PLC0415
-
-  args, overrides = stages.PRESETS["fast"]
+  """The quickstart's `--fast` configs and overrides (`configs/presets.py PRESETS['fast']`)."""
+  args, overrides = stages_lib.presets()["fast"]
   return {
     "fast_compile": False,
     **{k: args[k] for k in ("expflow", "vq_codebook", "vq_query")},
@@ -143,8 +152,6 @@ def fast_compile(enabled: bool):
 
   The flag is not part of jit's cache key: on the way out the caches are cleared, so nothing
   compiled inside runs later in the process."""
-  import jax  # noqa: PLC0415
-
   old = bool(jax.config.values.get("jax_disable_most_optimizations", False))
   jax.config.update("jax_disable_most_optimizations", bool(enabled) or old)
   try:
@@ -156,8 +163,6 @@ def fast_compile(enabled: bool):
 
 
 def _config(spec: str, overrides: dict[str, Any]):
-  from flowvq_jax.core import config as config_lib  # noqa: PLC0415
-
   cfg = config_lib.load_config(spec)
   config_lib.apply_overrides(cfg, overrides)
   return cfg
@@ -179,10 +184,8 @@ def _short_run(steps: int, config_steps: int, log_every: int) -> dict[str, Any]:
 
 def _train(spec: str, overrides: dict[str, Any], workdir: str, log) -> float:
   """Trains (or resumes, or skips when finished) one run; returns the seconds it took."""
-  from flowvq_jax.train import checkpoint, trainer  # noqa: PLC0415
-
   cfg = _config(spec, overrides)
-  done = checkpoint.latest_step(os.path.join(workdir, "checkpoints"))
+  done = checkpoints.latest_step(os.path.join(workdir, "checkpoints"))
   if done is not None and done >= int(cfg.train.steps):
     log(f"[ablation] {workdir}: already trained ({done} steps)")
     return 0.0
@@ -194,8 +197,6 @@ def _train(spec: str, overrides: dict[str, Any], workdir: str, log) -> float:
 
 def _members(stage: str, spec: str, root: str, extra: dict[str, Any]) -> list[dict[str, Any]]:
   """The sweep members of a config (`sweep.plan`), each with its full overrides."""
-  from flowvq_jax.train import sweep  # noqa: PLC0415
-
   flags = [f"--config.{k}={v}" for k, v in extra.items()]
   return [
     dict(p, stage=stage, spec=spec, all_overrides={**extra, **p["overrides"]})
@@ -232,7 +233,6 @@ def _metrics_of(stage: str) -> tuple[str, ...]:
 
 def _mean_std(per_seed: list[dict[str, Any]], stage: str):
   """`({metric: mean}, {metric: sample std (0 for one seed)})` over the seeds' scores."""
-  import numpy as np  # noqa: PLC0415
 
   keys = _metrics_of(stage)
   values = {k: np.asarray([float(r[k]) for r in per_seed]) for k in keys}
@@ -304,12 +304,7 @@ def _run_ablation(
   log=print,
 ) -> dict[str, dict[str, Any]]:
   """See `run_ablation`."""
-  import numpy as np  # noqa: PLC0415
 
-  from flowvq_jax import stages as stages_lib  # noqa: PLC0415
-  from flowvq_jax.eval import fcg  # noqa: PLC0415
-  from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_query as query_task  # noqa: PLC0415
 
   if preset not in PRESETS:
     raise ValueError(f"Unknown --preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
@@ -332,7 +327,6 @@ def _run_ablation(
     over = {**preset_over.get("expflow", {}), **data_over}
     base = _config(spec, over)
     if base.data.source == "tfds":  # fail before any training when the data is not prepared
-      from flowvq_jax.eval import table  # noqa: PLC0415
 
       table.check_dataset(str(base.data.name), str(base.data.data_dir), hint="")
     extra = {**over, **_short_run(steps, base.train.steps, base.train.log_every)}
@@ -359,9 +353,9 @@ def _run_ablation(
   if any(m["stage"] == "vq_query" for m in members):
     if train_stage1 is not None:
       _train(*train_stage1, stage1, log)
-    seen = query_task.identities_seen_by_stage1(base, "test")
+    seen = query_stage.identities_seen_by_stage1(base, "test")
     if seen:  # before any member trains: the table would score faces the codebook trained on
-      ids = query_task.stage1_config(base).data.memory.identities
+      ids = query_stage.stage1_config(base).data.memory.identities
       s1_ids = "(" + ",".join(str(int(i)) for i in ids) + ")"  # one shell word
       raise ValueError(
         f"The stage-1 run {stage1} trained on {len(seen)} of the code-query members' test "
@@ -378,16 +372,18 @@ def _run_ablation(
       overrides = {**m["all_overrides"], "seed": seed}
       seconds = _train(m["spec"], overrides, workdir, log)
       if m["stage"] == "expflow":
-        cfg, params, step = fcg.load_run(workdir)
-        scores = {k: float(v) for k, v in fcg.heldout_nll(cfg, params, "test").items()}
+        run = fcg.load_run(workdir)
+        step = run.step
+        scores = {k: float(v) for k, v in fcg.heldout_nll(run, "test").items()}
       else:
-        cfg, params, s1_params, step = query_eval.load_run(workdir)
-        source, stats = query_task.clip_source(cfg.data, "test")
+        run = query_eval.load_run(workdir)
+        cfg, step = run.config, run.step
+        source = sources.clip_source(cfg.data, "test", audio=False)
         if regressor is None:
           regressor = query_eval.train_regressor(cfg, landmark_steps, landmark_frames)
         scores, _ = query_eval.evaluate(
-          cfg, params, s1_params, source, stats if cfg.data.get("normalize", True) else None,
-          regressor, max_clips=max_clips, fidelity=float(cfg.eval.get("fidelity", 1.0)), grid=1,
+          cfg, run.params, run.stage1_params, source, run.stats, regressor,
+          max_clips=max_clips, fidelity=float(cfg.eval.get("fidelity", 1.0)), grid=1,
         )  # fmt: skip
       per_seed.append(dict(scores, seed=seed, step=step, workdir=workdir, train_seconds=seconds))
     mean, std = _mean_std(per_seed, m["stage"])
@@ -397,7 +393,6 @@ def _run_ablation(
     if not all(np.isfinite(v) for v in row.values() if isinstance(v, float)):
       log(f"[ablation] warning: non-finite metric in {m['name']}: {row}")
   with open(os.path.join(out, "ablation_details.json"), "w") as f:
-    from flowvq_jax.eval import report  # noqa: PLC0415
 
     json.dump(report.to_jsonable(details), f, indent=2)
   return rows, details
@@ -405,7 +400,6 @@ def _run_ablation(
 
 def run(args: argparse.Namespace) -> int:
   """`launch.evaluate --ablation ...`: trains, evaluates, writes OUT/ablation.{json,md}."""
-  from flowvq_jax.eval import report, table  # noqa: PLC0415
 
   t0 = time.perf_counter()
   if args.checkpoints and not os.path.isdir(args.checkpoints):

@@ -33,6 +33,15 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from PIL import Image
+
+from flowvq_jax.data import clip_layout, sources, transforms
+from flowvq_jax.eval import metrics
+from flowvq_jax.models.vq import quantizer
+from flowvq_jax.stages import vq_codebook as codebook_stage
+from flowvq_jax.train import metrics as metrics_lib
+from flowvq_jax.train.tasks import vq_codebook as task
+from flowvq_jax.world.tables import JAW
 
 TARGETS = {"psnr": 28.0, "ssim": 0.90, "code_usage": 0.5}
 
@@ -56,24 +65,14 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def load_run(workdir: str, step: int | None = None, use_ema: bool = False):
-  """`(config, params, extra, step)` of a vq_codebook workdir; clear errors when absent."""
-  from flowvq_jax.train import checkpoint  # noqa: PLC0415
-
-  config, arrays, step = checkpoint.load_run(
-    workdir, "vq_codebook", "python -m launch.train --config configs/vq_codebook.py ...", step
-  )
-  params = arrays["params"]
-  if use_ema:
-    if not arrays.get("ema_params"):
-      raise ValueError(f"The checkpoint of {workdir} has no EMA params (train.ema_decay was 0).")
-    params = arrays["ema_params"]
-  return config, params, arrays.get("extra") or {}, step
+  """`(config, params, extra, step)` of a vq_codebook run (`flowvq_jax.stages.vq_codebook`)."""
+  run = codebook_stage.load(workdir, step, use_ema)
+  return run.config, run.params, run.extra, run.step
 
 
 def _frames(source, size: int, stride: int, max_frames: int):
   """Yields `(clip index, identity, uint8 frames [n, S, S, 3], landmarks [n, 68, 2], jaw [n])`
   per clip."""
-  from flowvq_jax.train.tasks import vq_codebook as task  # noqa: PLC0415
 
   total = 0
   for c in range(len(source)):
@@ -86,8 +85,9 @@ def _frames(source, size: int, stride: int, max_frames: int):
       break
     scale = size / frames.shape[2]
     lms = np.asarray(clip["landmarks"], np.float32)[::stride][:n] * scale
-    jaw = np.asarray(clip["exp"], np.float32)[::stride][:n, task.JAW_OPEN]
-    yield c, int(clip["identity"]), task._resize(frames.astype(np.uint8), size), lms, jaw
+    jaw = np.asarray(clip["exp"], np.float32)[::stride][:n, JAW]
+    frames = transforms.resize_frames(frames.astype(np.uint8), size)
+    yield c, int(clip["identity"]), frames, lms, jaw
     total += n
     if max_frames and total >= max_frames:
       break
@@ -110,9 +110,6 @@ def evaluate(
   grid: int = 8,
 ) -> tuple[dict[str, Any], np.ndarray]:
   """Metrics over every selected frame of `source` and the grid image uint8 [2S, n*S, 3]."""
-  from flowvq_jax.eval import metrics  # noqa: PLC0415
-  from flowvq_jax.models.vq import quantizer  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_codebook as task  # noqa: PLC0415
 
   if batch_size < 1 or frame_stride < 1 or max_frames < 0:
     raise ValueError("batch_size and frame_stride must be >= 1 and max_frames >= 0.")
@@ -227,10 +224,7 @@ def _per_identity_line(per_identity: dict[str, dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-  from PIL import Image  # noqa: PLC0415
 
-  from flowvq_jax.train import metrics as metrics_lib  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_codebook as task  # noqa: PLC0415
 
   t0 = time.perf_counter()
   config, params, extra, step = load_run(args.workdir, args.step, args.use_ema)
@@ -239,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
       config.data.data_dir = args.data_dir
     if args.source:
       config.data.source = args.source
-  source = task.clip_source(config.data, task.split_name(args.split))
+  source = sources.clip_source(config.data, args.split, audio=False)
   result, grid = evaluate(
     config,
     params,
@@ -254,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
   result = {
     "workdir": os.path.abspath(args.workdir),
     "step": step,
-    "split": task.split_name(args.split),
+    "split": clip_layout.split_name(args.split),
     "data": f"{config.data.source}:{config.data.name}",
     "device": jax.devices()[0].device_kind,
     **result,

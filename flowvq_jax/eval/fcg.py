@@ -38,9 +38,20 @@ import os
 import time
 from typing import Any
 
+import grain
+import jax
 import numpy as np
 
 from flowvq_jax.core.constants import EMOTIONS
+from flowvq_jax.data import coeffs as coeffs_lib
+from flowvq_jax.data import pipeline, sources
+from flowvq_jax.eval import metrics, report
+from flowvq_jax.eval.instruments import classifier as clf_lib
+from flowvq_jax.models.flow.sampler import FlowSampler
+from flowvq_jax.stages import flow as flow_stage
+from flowvq_jax.train.tasks import flow as flow_task
+from flowvq_jax.world import mouth_from_audio
+from flowvq_jax.world.tables import MOUTH_DIMS
 
 TARGETS = {
   "lip_sync_r": (">=", 0.85),
@@ -48,7 +59,6 @@ TARGETS = {
   "emotion_accuracy": (">=", 0.90),
   "diversity_ratio": ("in", (0.5, 1.5)),
 }
-MOUTH_DIMS = (0, 1, 2)  # jaw_open, lip_rounding, lip_width: set by the mouth law.
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -72,33 +82,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 # Loading.
 
 
-def load_run(workdir: str, data_dir: str | None = None):
-  """`(config, params, step)` of a flow training workdir; clear errors when absent."""
-  from flowvq_jax.train import checkpoint  # noqa: PLC0415
-
-  config, arrays, step = checkpoint.load_run(
-    workdir, "flow", "python -m launch.train --config configs/expflow.py ... (or poseflow.py)"
-  )
+def load_run(workdir: str, data_dir: str | None = None) -> flow_stage.FlowRun:
+  """A flow run (`flowvq_jax.stages.flow.load`), its data read from `data_dir` when given."""
+  run = flow_stage.load(workdir)
   if data_dir:
-    with config.unlocked():
-      config.data.data_dir = data_dir
-  return config, arrays["params"], step
-
-
-def _source_with_audio(data_cfg, split: str):
-  """`(clips with exp, pose, mel, audio, emotion, intensity; CoeffStats)` of a split."""
-  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
-
-  if data_cfg.source != "tfds":
-    return task.clip_source(data_cfg, split)
-  import tensorflow_datasets as tfds  # noqa: PLC0415
-
-  from flowvq_jax.data import builders  # noqa: PLC0415
-
-  _, stats = task.clip_source(data_cfg, split)  # checks that the dataset is prepared
-  builder = builders.get_builder(data_cfg.name, os.path.expanduser(data_cfg.data_dir))
-  skip = {k: tfds.decode.SkipDecoding() for k in ("frames", "landmarks")}
-  return builder.as_data_source(decoders=skip)[task.split_name(split)], stats
+    with run.config.unlocked():
+      run.config.data.data_dir = data_dir
+  return run
 
 
 def _parse_runs(spec: str) -> dict[str, str]:
@@ -115,27 +105,22 @@ def _parse_runs(spec: str) -> dict[str, str]:
 # Metrics.
 
 
-def heldout_nll(config, params, split: str = "test", batch_size: int = 8) -> dict[str, float]:
-  """Frame-weighted held-out NLL of a run on the central windows of `split`'s clips."""
-  import grain  # noqa: PLC0415
-  import jax  # noqa: PLC0415
-
-  from flowvq_jax.data import pipeline  # noqa: PLC0415
-  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
-
-  model = task.model_of(config)
-  source, stats = task.clip_source(config.data, split)
+def heldout_nll(run: flow_stage.FlowRun, split: str = "test", batch_size: int = 8):
+  """Frame-weighted held-out NLL `{name: float}` of a run on the central windows of `split`'s
+  clips."""
+  config, params, model = run.config, run.params, run.model
+  source = sources.clip_source(config.data, split, frames=False)
   ds = pipeline.make_dataset(
     source,
     batch_size=batch_size,
     window=int(config.data.window),
     mel_context=int(model.audio_context),
     train=False,
-    stats=stats if config.data.get("normalize", True) else None,
+    stats=run.stats,
     shard_options=grain.sharding.NoSharding(),
     num_threads=1,
-  ).map(task._ToBatch(config.data.coeffs, bool(config.data.get("unlabelled", False))))
-  fn = jax.jit(lambda p, b: model.apply({"params": p}, *task._inputs(b), method="log_prob"))
+  ).map(flow_task.ToBatch(config.data.coeffs, bool(config.data.get("unlabelled", False))))
+  fn = jax.jit(lambda p, b: model.apply({"params": p}, *flow_task.inputs(b), method="log_prob"))
   tot, frames, prior, logdet = 0.0, 0.0, 0.0, 0.0
   for batch in ds:
     out = jax.device_get(fn(params, batch))
@@ -171,8 +156,8 @@ def _met(name: str, value: Any) -> bool:
 
 
 def evaluate(
-  exp_run: tuple,
-  pose_run: tuple,
+  exp_run: flow_stage.FlowRun,
+  pose_run: flow_stage.FlowRun,
   *,
   split: str = "test",
   num_clips: int = 0,
@@ -181,30 +166,25 @@ def evaluate(
   classifier_steps: int = 400,
   window: int = 25,
 ) -> dict[str, Any]:
-  """The FCG metrics (module docstring) of `(config, params)` pairs of ExpFlow and PoseFlow."""
-  from flowvq_jax.data import coeffs as coeffs_lib  # noqa: PLC0415
-  from flowvq_jax.eval import metrics  # noqa: PLC0415
-  from flowvq_jax.eval.instruments import classifier as clf_lib  # noqa: PLC0415
-  from flowvq_jax.models.flow.sampler import FlowSampler  # noqa: PLC0415
-  from flowvq_jax.train.tasks import flow as task  # noqa: PLC0415
-  from flowvq_jax.world import mouth_from_audio  # noqa: PLC0415
-
+  """The FCG metrics (module docstring) of an ExpFlow and a PoseFlow run; the samples are
+  denormalised with each run's own statistics."""
   if seeds < 2:
     raise ValueError(f"--seeds must be >= 2 to measure diversity, got {seeds}.")
-  (exp_cfg, exp_params), (pose_cfg, pose_params) = exp_run, pose_run
+  exp_cfg, exp_params = exp_run.config, exp_run.params
+  pose_cfg, pose_params = pose_run.config, pose_run.params
   if exp_cfg.data.coeffs != "exp" or pose_cfg.data.coeffs != "pose":
     raise ValueError(
       f"--expflow must be an ExpFlow run and --poseflow a PoseFlow run; got data.coeffs "
       f"{exp_cfg.data.coeffs!r} and {pose_cfg.data.coeffs!r}."
     )
-  source, stats = _source_with_audio(exp_cfg.data, split)
-  train_src, _ = task.clip_source(exp_cfg.data, "train")
+  source = sources.clip_source(exp_cfg.data, split, frames=False)
+  train_src = sources.clip_source(exp_cfg.data, "train", frames=False)
   idx = _pick(len(source), num_clips)
   clips = [source[i] for i in idx]
   labels = [int(c["emotion"]) for c in clips]
   samplers = {
-    "exp": FlowSampler(task.model_of(exp_cfg), chunk_size=64),
-    "pose": FlowSampler(task.model_of(pose_cfg), chunk_size=64),
+    "exp": FlowSampler(exp_run.model, chunk_size=64),
+    "pose": FlowSampler(pose_run.model, chunk_size=64),
   }
   ident = coeffs_lib.CoeffStats.identity()
   seed_list = list(range(seeds))
@@ -222,8 +202,8 @@ def evaluate(
       pose_params, mel_frames=mel, emotion=emo, intensity=inten, temperature=temperature,
       seed=[s + 1000 for s in seed_list],
     )  # fmt: skip
-    e, _ = coeffs_lib.denormalize(e, ident.pose_mean, stats)
-    _, p = coeffs_lib.denormalize(ident.exp_mean, p, stats)
+    e, _ = coeffs_lib.denormalize(e, ident.pose_mean, exp_run.stats)
+    _, p = coeffs_lib.denormalize(ident.exp_mean, p, pose_run.stats)
     exp_samples.append(np.asarray(e))
     pose_samples.append(np.asarray(p))
     law = np.asarray(mouth_from_audio(np.asarray(c["audio"], np.float32), 16_000))[:, 0]
@@ -295,7 +275,6 @@ def evaluate(
 
 
 def run(args: argparse.Namespace) -> int:
-  from flowvq_jax.eval import report  # noqa: PLC0415
 
   t0 = time.perf_counter()
   nll_runs = {"expflow": args.expflow, "poseflow": args.poseflow, **_parse_runs(args.nll_runs)}
@@ -303,11 +282,12 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isdir(path):
       flag = f"--{name}" if name in ("expflow", "poseflow") else f"--nll_runs {name}"
       raise FileNotFoundError(f"Workdir {path} ({flag}) does not exist.")
-  exp_cfg, exp_params, exp_step = load_run(args.expflow, args.data_dir)
-  pose_cfg, pose_params, pose_step = load_run(args.poseflow, args.data_dir)
+  exp_run = load_run(args.expflow, args.data_dir)
+  pose_run = load_run(args.poseflow, args.data_dir)
+  exp_step, pose_step = exp_run.step, pose_run.step
   out = evaluate(
-    (exp_cfg, exp_params),
-    (pose_cfg, pose_params),
+    exp_run,
+    pose_run,
     split=args.split,
     num_clips=args.num_clips,
     seeds=args.seeds,
@@ -318,8 +298,9 @@ def run(args: argparse.Namespace) -> int:
   m = out["metrics"]
   nll = {}
   for name, path in nll_runs.items():
-    cfg, params, step = load_run(path, args.data_dir)
-    r = heldout_nll(cfg, params, args.split)
+    nll_run = load_run(path, args.data_dir)
+    cfg, step = nll_run.config, nll_run.step
+    r = heldout_nll(nll_run, args.split)
     nll[name] = {
       "coeffs": cfg.data.coeffs,
       "prior": cfg.model.prior,

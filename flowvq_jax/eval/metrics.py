@@ -22,7 +22,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
+import dm_pix
+import jax.numpy as jnp
 import numpy as np
+
+from flowvq_jax.models.vq import perceptual
+from flowvq_jax.world import mouth_from_audio, tables
 
 # iBUG 68-point layout: the mouth is points 48..67 (outer lip 48..59, inner lip 60..67).
 MOUTH_POINTS = tuple(range(48, 68))
@@ -122,9 +127,6 @@ def psnr(a, b) -> np.ndarray:
   Returns:
     float32 [B] (a scalar array for one image).
   """
-  import dm_pix
-  import jax.numpy as jnp
-
   a, b, single = _image_pair(a, b)
   out = np.asarray(dm_pix.psnr(jnp.asarray(a), jnp.asarray(b)), np.float32)
   return out[0] if single else out
@@ -143,9 +145,6 @@ def ssim(a, b, filter_size: int = 11, filter_sigma: float = 1.5) -> np.ndarray:
   Returns:
     float32 [B] in [-1, 1]; 1 for identical images.
   """
-  import dm_pix
-  import jax.numpy as jnp
-
   a, b, single = _image_pair(a, b)
   if min(a.shape[1:3]) < filter_size:
     raise ValueError(f"SSIM needs images of at least {filter_size} px, got {a.shape[1:3]}.")
@@ -489,8 +488,6 @@ def coefficient_metrics(
     {'pearson_r', 'best_lag', 'r_at_best_lag', 'blinks_per_min' [, 'blinks_per_min_ref']};
     lip-sync keys are absent when neither `exp_ref` nor `audio` is given.
   """
-  from flowvq_jax.world import tables
-
   e = np.asarray(exp_pred, np.float64)
   if e.ndim != 2 or e.shape[1] <= tables.BLINK:
     raise ValueError(f"exp_pred must be [T, 64] expression coefficients, got {e.shape}.")
@@ -503,8 +500,6 @@ def coefficient_metrics(
     ref_jaw = r[:, tables.JAW]
     out["blinks_per_min_ref"] = blink_rate(r[:, tables.BLINK], fps)
   elif audio is not None:
-    from flowvq_jax.world import mouth_from_audio
-
     ref_jaw = np.asarray(mouth_from_audio(np.asarray(audio, np.float32), sample_rate))[:, 0]
     if ref_jaw.shape[0] != e.shape[0]:
       raise ValueError(
@@ -679,10 +674,6 @@ def lpips(x, y, weights: str | None = None) -> np.ndarray | NotComputed:
     )
   if not os.path.isfile(weights):
     return NotComputed(f"LPIPS weights file not found: {weights!r}")
-  import jax.numpy as jnp
-
-  from flowvq_jax.models.vq import perceptual
-
   a, b, single = _image_pair(x, y)
   if a.shape[-1] != 3:
     raise ValueError(f"LPIPS needs RGB images, got {a.shape[-1]} channels.")

@@ -60,6 +60,15 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from PIL import Image
+
+from flowvq_jax.data import clip_layout, sources, transforms, world_clips
+from flowvq_jax.eval import metrics, report
+from flowvq_jax.eval.instruments import landmarks as lm
+from flowvq_jax.models.vq import query
+from flowvq_jax.stages import vq_query as query_stage
+from flowvq_jax.train.tasks import vq_query as task
+from flowvq_jax.world.tables import JAW
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -84,18 +93,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
   g.add_argument("--grid", type=int, default=8, help="clips shown in the image grid")
 
 
-def load_run(workdir: str, step: int | None = None, stage1_workdir: str | None = None):
-  """`(config, params, stage1_params, step)` of a vq_query workdir; clear errors when absent."""
-  from flowvq_jax.train import checkpoint  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
-
-  config, arrays, step = checkpoint.load_run(
-    workdir, "vq_query", "python -m launch.train --config configs/vq_query.py ...", step
-  )
-  if stage1_workdir:
-    config.model.stage1_workdir = stage1_workdir
-  params = {k: arrays["params"][k] for k in ("query", "fusion")}
-  return config, params, task.frozen_stage1(config, arrays), step
+def load_run(
+  workdir: str, step: int | None = None, stage1_workdir: str | None = None
+) -> query_stage.QueryRun:
+  """A vq_query run (`flowvq_jax.stages.vq_query.load`); clear errors when absent."""
+  return query_stage.load(workdir, stage1_workdir, step)
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -126,16 +128,14 @@ def regressor_data(config, num_frames: int, seed: int = 0) -> tuple[np.ndarray, 
   In-memory clips are chosen from the split made without images (the same choice as from the
   rendered clips), then only the chosen clips are rendered, in the worker processes, and only
   the chosen frames come back."""
-  from flowvq_jax.train.tasks import vq_codebook  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
 
   data = config.data
   if data.source == "memory":
-    bare = vq_codebook.memory_source(data.memory, "train", render_frames=False)
+    bare = world_clips.memory_clips(data.memory, "train", frames=False, audio=False)
     chosen = choose_frames(len(bare), bare.__getitem__, lambda x: len(x["exp"]), num_frames, seed)
-    picked = vq_codebook.memory_frames(data.memory, "train", [(c, i) for c, i, _ in chosen])
+    picked = world_clips.memory_frames(data.memory, "train", [(c, i) for c, i, _ in chosen])
   else:
-    source, _ = task.clip_source(data, "train")
+    source = sources.clip_source(data, "train", audio=False)
     chosen = choose_frames(
       len(source), source.__getitem__, lambda x: np.shape(x["frames"])[0], num_frames, seed
     )
@@ -145,14 +145,13 @@ def regressor_data(config, num_frames: int, seed: int = 0) -> tuple[np.ndarray, 
   frames, lms = [], []
   for clip in picked:
     f = np.asarray(clip["frames"], np.uint8)
-    frames.append(task.resize_frames(f, size))
+    frames.append(transforms.resize_frames(f, size))
     lms.append(np.asarray(clip["landmarks"], np.float32) * (size / f.shape[2]))
   return np.concatenate(frames), np.concatenate(lms)
 
 
 def train_regressor(config, steps: int, num_frames: int, seed: int = 0) -> dict:
   """A landmark regressor trained on up to `num_frames` frames of the train split."""
-  from flowvq_jax.eval.instruments import landmarks as lm  # noqa: PLC0415
 
   frames, lms = regressor_data(config, num_frames, seed)
   return lm.train_landmark_regressor(frames, lms, steps, seed)
@@ -174,16 +173,12 @@ def evaluate(
   grid: int = 8,
 ) -> tuple[dict[str, Any], np.ndarray]:
   """Metrics over the selected frames of `source` and the grid image uint8 [n*S, 3S, 3]."""
-  from flowvq_jax.eval import metrics  # noqa: PLC0415
-  from flowvq_jax.eval.instruments import landmarks as lm  # noqa: PLC0415
-  from flowvq_jax.models.vq import query  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
 
   if batch_size < 1 or frame_stride < 1 or max_clips < 0:
     raise ValueError("batch_size and frame_stride must be >= 1 and max_clips >= 0.")
   if not 0.0 <= fidelity <= 1.0:
     raise ValueError(f"fidelity must be in [0, 1], got {fidelity}.")
-  gen = task.make_generator(config)
+  gen = query_stage.make_generator(config)
   size, k = int(config.image_size), int(config.model.window)
 
   @jax.jit
@@ -211,7 +206,7 @@ def evaluate(
     clip = source[c]
     frames = np.asarray(clip["frames"])
     scale = size / frames.shape[2]
-    frames = task.resize_frames(frames.astype(np.uint8), size)
+    frames = transforms.resize_frames(frames.astype(np.uint8), size)
     exp_w, pose_w = task.clip_windows(clip, stats, k)
     # Every frame but the source (frame 0), which would be a trivially perfect copy.
     idx = np.arange(1, frames.shape[0], frame_stride) if frames.shape[0] > 1 else np.zeros(1, int)
@@ -244,7 +239,7 @@ def evaluate(
       image = image[:n]
       clip_gen.append(_to_uint8(image))
     clip_gen = np.concatenate(clip_gen)
-    jaw = np.asarray(clip["exp"], np.float32)[idx, task.JAW_OPEN]
+    jaw = np.asarray(clip["exp"], np.float32)[idx, JAW]
     gen_u8.append(clip_gen)
     real_u8.append(frames[idx])
     gt_lms.append(np.asarray(clip["landmarks"], np.float32)[idx] * scale)
@@ -290,24 +285,18 @@ def evaluate(
 
 
 def run(args: argparse.Namespace) -> int:
-  from PIL import Image  # noqa: PLC0415
-
-  from flowvq_jax.eval import report  # noqa: PLC0415
-  from flowvq_jax.eval.instruments import landmarks as lm  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_query as task  # noqa: PLC0415
 
   t0 = time.perf_counter()
-  config, params, stage1_params, step = load_run(args.workdir, args.step, args.stage1_workdir)
+  run_ = load_run(args.workdir, args.step, args.stage1_workdir)
+  config, params, stage1_params, step = run_.config, run_.params, run_.stage1_params, run_.step
   with config.unlocked():
     if args.data_dir:
       config.data.data_dir = args.data_dir
     if args.source:
       config.data.source = args.source
-  split = task.split_name(args.split)
-  seen = task.identities_seen_by_stage1(config, split)
-  source, stats = task.clip_source(config.data, split)
-  if not config.data.get("normalize", True):
-    stats = None
+  split = clip_layout.split_name(args.split)
+  seen = query_stage.identities_seen_by_stage1(config, split)
+  source, stats = sources.clip_source(config.data, split, audio=False), run_.stats
   if args.landmarks:
     regressor, reg_info = lm.load_regressor(args.landmarks), f"loaded from {args.landmarks}"
   else:

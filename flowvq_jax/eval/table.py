@@ -59,9 +59,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from flowvq_jax import inference
 from flowvq_jax.core.constants import EMOTIONS, SAMPLE_RATE
-from flowvq_jax.data import clip_layout
+from flowvq_jax.data import builders, clip_layout
+from flowvq_jax.eval import metrics, report
+from flowvq_jax.eval.instruments import classifier as clf_lib
+from flowvq_jax.eval.instruments import landmarks as lm
 from flowvq_jax.eval.metrics import NotComputed
+from flowvq_jax.world import SyntheticWorld, mouth_from_audio
 
 # The clip layouts of `synthetic_talking_faces/<size>` (flowvq_jax/data/clip_layout.py), generated
 # in memory by `world:<size>[_<px>]`: the same identities, utterances and seeds per split.
@@ -139,8 +144,6 @@ def check_dataset(
   if name.startswith("world:"):
     parse_world(name)
     return
-  from flowvq_jax.data import builders  # noqa: PLC0415
-
   data_dir = os.path.expanduser(data_dir or "~/flowvq_data")
   builder = builders.get_builder(name, data_dir)
   if not builder.is_prepared():
@@ -151,9 +154,6 @@ def check_dataset(
 
 
 def _world_data(name: str, max_clips: int, train_frames: int, seed: int) -> EvalData:
-  from flowvq_jax.data import clip_layout  # noqa: PLC0415
-  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
-
   kw = parse_world(name)
   specs = clip_layout.clip_specs(kw["identities"], kw["clips_per_identity"], kw["utterances"], 0)
   world = SyntheticWorld(seed=0, resolution=kw["resolution"])
@@ -200,8 +200,6 @@ def _tfds_data(
   name: str, data_dir: str | None, max_clips: int, train_frames: int, seed: int
 ) -> EvalData:
   import tensorflow_datasets as tfds  # noqa: PLC0415
-
-  from flowvq_jax.data import builders  # noqa: PLC0415
 
   check_dataset(name, data_dir)
   builder = builders.get_builder(name, os.path.expanduser(data_dir or "~/flowvq_data"))
@@ -366,10 +364,6 @@ def build_instruments(
       (trained on the train frames), 'dlib', or the path of a saved regressor (`save_regressor`).
     window: the classifier's window in frames (shortened to the shortest clip when needed).
   """
-  from flowvq_jax.eval import metrics  # noqa: PLC0415
-  from flowvq_jax.eval.instruments import classifier as clf_lib  # noqa: PLC0415
-  from flowvq_jax.eval.instruments import landmarks as lm  # noqa: PLC0415
-
   labelled = [(e, y) for e, y in zip(data.train_exp, data.train_labels, strict=True) if y >= 0]
   shortest = min([e.shape[0] for e, _ in labelled] + [c["exp"].shape[0] for c in data.test])
   win = min(int(window), shortest) if labelled else 0
@@ -444,13 +438,11 @@ def pipeline_generator(
   talker, *, temperature: float = 1.0, fidelity: float = 0.5, pose: str = "sampled"
 ) -> GenerateFn:
   """A `GenerateFn` over `flowvq_jax.inference.generate` (audio, first frame, label, intensity)."""
-  from flowvq_jax import inference as pipeline  # noqa: PLC0415
-
   def generate(clip: dict[str, Any], source: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     labelled = clip["emotion"] >= 0  # unlabelled data (HDTF): neutral, intensity 0
     emotion = clip["emotion"] if labelled else "neutral"
     intensity = min(max(float(clip["intensity"]), 0.0), 3.0) if labelled else 0.0
-    gen = pipeline.generate(
+    gen = inference.generate(
       talker, clip["audio"], source, emotion=emotion, intensity=intensity,
       pose=pose, temperature=temperature, fidelity=fidelity, num_samples=1, seed=int(seed),
       crop="none",
@@ -480,9 +472,6 @@ def score(
   Returns:
     (rows {row: {column: value}} for ROWS x COLUMNS, details {per-clip values, counts}).
   """
-  from flowvq_jax.eval import metrics  # noqa: PLC0415
-  from flowvq_jax.eval.instruments import classifier as clf_lib  # noqa: PLC0415
-
   if not clips:
     raise ValueError("The test split has no clips.")
   if frame_stride < 1 or not seeds:
@@ -514,8 +503,6 @@ def score(
     gt_exp = np.asarray(clip["exp"], np.float32)
     law = None
     if inst.synthetic:
-      from flowvq_jax.world import mouth_from_audio  # noqa: PLC0415
-
       law = np.asarray(mouth_from_audio(np.asarray(clip["audio"], np.float32), SAMPLE_RATE))[:, 0]
     ref_lms = None
     if clip.get("landmarks") is not None:
@@ -611,8 +598,6 @@ def score(
 
 def _aggregate(acc, inst: Instruments, real_pool, fake_pool, num_seeds: int) -> dict[str, dict]:
   """Means of the per-frame / per-clip lists, with a NotComputed reason for every empty cell."""
-  from flowvq_jax.eval import metrics  # noqa: PLC0415
-
   not_synth = (
     "the dataset's coefficients are not in the synthetic world's layout (jaw_open / blink dims), "
     "so the mouth law and blink series do not apply"
@@ -702,9 +687,6 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
   g.add_argument("--lpips_weights", default=None, help="VGG16 + LPIPS .npz for LPIPS")
   g.add_argument("--syncnet_weights", default=None, help="SyncNet weights for LSE-C / LSE-D")
   g.add_argument("--ablation", action="store_true", help="run the paper's ablations instead")
-  from flowvq_jax.eval import ablation  # noqa: PLC0415
-
-  ablation.add_flags(parser)
 
 
 # Direction of improvement per column (None: closer to the ground truth row is better).
@@ -724,8 +706,6 @@ def to_markdown(
   `higher_is_better` ({column: True / False / None}, default this table's) sets header arrows.
   """
   higher_is_better = HIGHER_IS_BETTER if higher_is_better is None else higher_is_better
-  from flowvq_jax.eval import report  # noqa: PLC0415
-
   cols = list(next(iter(rows.values())))
   reasons: list[str] = []
   shown = {}
@@ -753,8 +733,6 @@ def write_table(
   rows: dict[str, dict[str, Any]], details: dict[str, Any], out: str, title: str, notes: str
 ) -> dict[str, str]:
   """OUT/eval_table.json, OUT/eval_table.md (title, notes, table), OUT/eval_details.json."""
-  from flowvq_jax.eval import report  # noqa: PLC0415
-
   os.makedirs(out, exist_ok=True)
   paths = {
     "json": os.path.join(out, "eval_table.json"),
@@ -771,11 +749,7 @@ def write_table(
 
 
 def run(args: argparse.Namespace) -> int:
-  """`launch.evaluate --checkpoints DIR --dataset NAME --out OUT` (or `--ablation`)."""
-  if args.ablation:
-    from flowvq_jax.eval import ablation  # noqa: PLC0415
-
-    return ablation.run(args)
+  """`launch.evaluate --checkpoints DIR --dataset NAME --out OUT`."""
   t0 = time.perf_counter()
   if not args.checkpoints or not args.dataset:
     raise ValueError("--checkpoints and --dataset are required (or --ablation, or --stage).")
@@ -785,9 +759,7 @@ def run(args: argparse.Namespace) -> int:
     raise ValueError(f"--seeds must be >= 1 and --max_clips >= 0; got {args.seeds}, "
                      f"{args.max_clips}.")  # fmt: skip
   check_dataset(args.dataset, args.data_dir)
-  from flowvq_jax import inference as pipeline  # noqa: PLC0415
-
-  talker = pipeline.load(args.checkpoints)
+  talker = inference.load(args.checkpoints)
   size = int(talker.image_size)
   data = load_data(
     args.dataset, args.data_dir, max_clips=args.max_clips, train_frames=args.landmark_frames

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +24,7 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
-from flowvq_jax.train import export
+from flowvq_jax import checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +63,6 @@ class DataStateSave(ocp.args.CheckpointArgs):
 @dataclasses.dataclass
 class DataStateRestore(ocp.args.CheckpointArgs):
   pass
-
-
-def _path(directory: str) -> epath.Path:
-  """`directory` as orbax needs it: a local path made absolute (orbax refuses relative ones when
-  it writes arrays), a URI such as `gs://bucket/run` left as it is."""
-  directory = os.fspath(directory)
-  return epath.Path(directory if "://" in directory else os.path.abspath(directory))
 
 
 class Checkpointer:
@@ -113,7 +105,7 @@ class Checkpointer:
     )
     self.best_metric = best_metric
     self.best_mode = best_mode
-    self.directory = _path(directory)
+    self.directory = checkpoints.local_path(directory)
     self._mngr = ocp.CheckpointManager(
       self.directory, item_names=("state", "data", "meta"), options=options
     )
@@ -187,7 +179,7 @@ class Checkpointer:
 
   def _check_fits(self, step: int, target: Any):
     """Raises ValueError naming the first leaf whose saved shape differs from `target`'s."""
-    tree = _state_metadata(self.directory / str(int(step)) / "state")
+    tree = checkpoints.state_metadata(self.directory / str(int(step)) / "state")
     saved = {_key(p): tuple(getattr(m, "shape", ())) for p, m in _flat(tree)}
     wanted = {_key(p): tuple(getattr(t, "shape", ())) for p, t in _flat(target)}
     for name in sorted(set(saved) | set(wanted)):
@@ -204,26 +196,6 @@ class Checkpointer:
     self._mngr.close()
 
 
-class _DropMissingMetadataWarning(logging.Filter):
-  """Orbax warns that a step's item folder has no step metadata file; it never has one."""
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    return "Metadata file does not exist" not in record.getMessage()
-
-
-def _state_metadata(path: epath.Path):
-  """Tree of saved array metadata (shape, dtype) of a checkpoint's `state` item."""
-  absl_log = logging.getLogger("absl")
-  drop = _DropMissingMetadataWarning()
-  absl_log.addFilter(drop)
-  try:
-    tree = ocp.PyTreeCheckpointer().metadata(path)
-  finally:
-    absl_log.removeFilter(drop)
-  tree = getattr(tree, "item_metadata", tree)
-  return getattr(tree, "tree", tree)
-
-
 def _flat(tree):
   return jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: x is None)[0]
 
@@ -232,64 +204,3 @@ def _key(path) -> str:
   return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
 
-def latest_step(directory: str) -> int | None:
-  """The newest step saved in `directory` (a run's `checkpoints/`), None when there is none."""
-  root = epath.Path(directory)
-  steps = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.exists() else []
-  return steps[-1] if steps else None
-
-
-def load_run(workdir: str, task: str, launch_hint: str, step: int | None = None):
-  """`(config, arrays, step)` of a finished or running training workdir of `task`.
-
-  `config` is the run's resolved config (`config.json`), `arrays` its checkpoint at `step`
-  (default: the latest) as numpy arrays (see `load_arrays`).
-
-  Raises:
-    FileNotFoundError: no such workdir, no config.json (`launch_hint` says how one is made),
-      or no checkpoint.
-    ValueError: the workdir trained another task.
-  """
-  import ml_collections  # noqa: PLC0415
-
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"Workdir {workdir} does not exist.")
-  cfg_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(cfg_path):
-    raise FileNotFoundError(
-      f"{workdir} has no config.json: not a training workdir of `{launch_hint}`."
-    )
-  with open(cfg_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if str(config.get("task", "")).rsplit(".", 1)[-1] != task:
-    raise ValueError(f"{workdir} trained task {config.get('task')!r}, not {task}.")
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  step = latest_step(ckpt_dir) if step is None else step
-  if step is None:
-    raise FileNotFoundError(f"No checkpoints in {ckpt_dir} (train {workdir} first).")
-  return config, load_arrays(ckpt_dir, step), int(step)
-
-
-def load_arrays(directory: str, step: int | None = None) -> dict[str, Any]:
-  """The saved train state of `directory` (a run's `checkpoints/`) as numpy arrays.
-
-  Needs neither the task nor a mesh: use it to read trained params anywhere, e.g.
-  `load_arrays(f'{workdir}/checkpoints')['params']`. `step` defaults to the latest. A step
-  written by `flowvq_jax.train.export` yields only the exported entries (`params`, `extra`, ...).
-  """
-  import numpy as np  # noqa: PLC0415
-
-  root = _path(directory)
-  if step is None:
-    step = latest_step(directory)
-    if step is None:
-      raise FileNotFoundError(f"No checkpoints in {directory}.")
-  if export.is_export(str(root / str(step))):
-    return export.read(str(root / str(step)))
-  path = root / str(step) / "state"
-  if not path.exists():
-    raise FileNotFoundError(f"No checkpoint state at {path}.")
-  ckptr = ocp.PyTreeCheckpointer()
-  tree = _state_metadata(path)
-  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
-  return ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=restore_args))

@@ -4,10 +4,11 @@ A full checkpoint holds the optimizer moments and (for the VQ stages) the discri
 128 px stage-1 run's is about 151 MB, of which its autoencoder params are 53 MB. An export keeps
 only the arrays that inference and the next stage read (`params`, `extra`, any EMA; minus
 any `--exclude` prefixes), as a workdir that the readers of trained runs accept unchanged, since
-they go through `checkpoint.load_arrays` / `load_run` (tested: `stage1=EXPORT`,
+they go through `checkpoints.load_arrays` / `load_run` (tested: `stage1=EXPORT`,
 `launch.evaluate --stage vq --workdir EXPORT` and `launch.generate` on exported stages):
 
   EXPORT/config.json                                 the run's resolved config, copied
+  EXPORT/coeff_stats.json                            its normalisation statistics, copied
   EXPORT/checkpoints/STEP/export.json                format, step, source, per-part sha256
   EXPORT/checkpoints/STEP/arrays-00000-of-0000N.npz  the arrays, `part_mb` MB per file at most
 
@@ -20,44 +21,22 @@ resumes from an export (it has no optimizer state): `trainer.train` refuses such
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from collections.abc import Sequence
 from typing import Any
 
+import ml_collections
 import numpy as np
 from flax import traverse_util
 
-FORMAT = "flowvq_jax.params_export/1"
-INDEX = "export.json"
+from flowvq_jax import checkpoints
+from flowvq_jax.checkpoints import FORMAT, INDEX
+from flowvq_jax.train import tasks, trainer
+
 # What inference and the next stage read; `ema_params` is empty unless the run kept an EMA.
 DEFAULT_ITEMS = ("params", "extra", "ema_params")
-
-
-def is_export(step_dir: str) -> bool:
-  """Whether `step_dir` (`.../checkpoints/STEP`) holds an export rather than a train state."""
-  return os.path.exists(os.path.join(step_dir, INDEX))
-
-
-def has_export(checkpoint_dir: str) -> bool:
-  """Whether any step of `checkpoint_dir` (a workdir's `checkpoints/`) is an export."""
-  if not os.path.isdir(checkpoint_dir):
-    return False
-  return any(
-    is_export(os.path.join(checkpoint_dir, name))
-    for name in os.listdir(checkpoint_dir)
-    if name.isdigit()
-  )
-
-
-def _sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
 
 
 def select(
@@ -66,7 +45,7 @@ def select(
   """The leaves of a loaded train state kept by an export, as `[(path, array)]`.
 
   Args:
-    arrays: `checkpoint.load_arrays(...)` of a run (top level: params, opt_state, extra, ...).
+    arrays: `checkpoints.load_arrays(...)` of a run (top level: params, opt_state, extra, ...).
     items: top-level entries to keep; each must exist. Default: those of `DEFAULT_ITEMS` the
       checkpoint has.
     exclude: '/'-joined path prefixes to drop, e.g. 'params/disc'.
@@ -124,7 +103,8 @@ def write(
     name = f"arrays-{j:05d}-of-{len(groups):05d}.npz"
     path = os.path.join(step_dir, name)
     np.savez(path, **{str(i): leaves[i][1] for i in group})
-    parts.append({"file": name, "sha256": _sha256(path), "bytes": os.path.getsize(path)})
+    digest = checkpoints.sha256_of(path)
+    parts.append({"file": name, "sha256": digest, "bytes": os.path.getsize(path)})
   index = {
     "format": FORMAT,
     "step": int(step),
@@ -138,32 +118,6 @@ def write(
   with open(os.path.join(step_dir, INDEX), "w") as f:
     json.dump(index, f, indent=1)
   return index
-
-
-def read(step_dir: str) -> dict[str, Any]:
-  """The arrays of an export step directory as nested dicts of numpy arrays.
-
-  Raises:
-    FileNotFoundError: the index or a part is missing.
-    ValueError: another format, or a part whose sha256 differs (a truncated or mixed-up copy).
-  """
-  path = os.path.join(step_dir, INDEX)
-  with open(path) as f:
-    index = json.load(f)
-  if index.get("format") != FORMAT:
-    raise ValueError(f"{path}: format {index.get('format')!r}, expected {FORMAT!r}.")
-  parts = []
-  for part in index["parts"]:
-    file = os.path.join(step_dir, part["file"])
-    if not os.path.exists(file):
-      raise FileNotFoundError(f"Export part {file} is missing.")
-    if _sha256(file) != part["sha256"]:
-      raise ValueError(f"Export part {file} is damaged: its sha256 differs from {path}'s.")
-    with np.load(file) as z:
-      parts.append({k: z[k] for k in z.files})
-  return traverse_util.unflatten_dict(
-    {tuple(leaf["path"]): parts[leaf["part"]][str(i)] for i, leaf in enumerate(index["leaves"])}
-  )
 
 
 def export_run(
@@ -184,8 +138,6 @@ def export_run(
     FileExistsError: `out` holds files already (nothing is overwritten).
     ValueError: bad `items` / `exclude`.
   """
-  from flowvq_jax.train import checkpoint  # noqa: PLC0415
-
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"Workdir {workdir} does not exist.")
   config = os.path.join(workdir, "config.json")
@@ -194,12 +146,14 @@ def export_run(
   if os.path.exists(out) and os.listdir(out):
     raise FileExistsError(f"{out} is not empty; export into a new directory.")
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  step = checkpoint.latest_step(ckpt_dir) if step is None else int(step)
+  step = checkpoints.latest_step(ckpt_dir) if step is None else int(step)
   if step is None:
     raise FileNotFoundError(f"No checkpoints in {ckpt_dir} (train {workdir} first).")
-  leaves = select(checkpoint.load_arrays(ckpt_dir, step), items, exclude)
+  leaves = select(checkpoints.load_arrays(ckpt_dir, step), items, exclude)
   os.makedirs(out, exist_ok=True)
   shutil.copyfile(config, os.path.join(out, "config.json"))
+  if os.path.exists(checkpoints.stats_path(workdir)):
+    shutil.copyfile(checkpoints.stats_path(workdir), checkpoints.stats_path(out))
   index = write(
     leaves,
     os.path.join(out, "checkpoints", str(step)),
@@ -208,3 +162,21 @@ def export_run(
     source=os.path.abspath(workdir),
   )
   return dict(index, out=out)
+
+
+def write_stats(workdir: str) -> str:
+  """(Re)writes `workdir/coeff_stats.json` from the run's training data: for runs trained before
+  training wrote it. Needs that data on this machine; returns the path.
+
+  Raises:
+    FileNotFoundError: no such workdir or config.json.
+    ValueError: the run's task normalises with no statistics, or its data is not here.
+  """
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{workdir} has no config.json: not a training workdir.")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if not trainer.write_statistics(tasks.load(config.task), config, workdir):
+    raise ValueError(f"{workdir}: task {config.task!r} normalises with no statistics.")
+  return checkpoints.stats_path(workdir)

@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -50,8 +51,6 @@ def make_mesh(axes: Mapping[str, int], devices: Sequence[Any] | None = None) -> 
       f"config.mesh={dict(axes)} needs {math.prod(sizes)} devices but {len(devices)} exist."
     )
   try:
-    from jax.experimental import mesh_utils  # noqa: PLC0415
-
     arr = mesh_utils.create_device_mesh(sizes, devices=devices)
   except (ValueError, NotImplementedError, AssertionError):
     arr = np.asarray(devices, dtype=object).reshape(sizes)

@@ -14,7 +14,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import numpy as np
+from PIL import Image
+from tensorboardX import SummaryWriter
+from tensorboardX.proto.summary_pb2 import Summary
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -43,8 +47,6 @@ def image_grid(images: np.ndarray, cols: int | None = None) -> np.ndarray:
 
 
 def _gif(frames: np.ndarray, fps: int) -> bytes:
-  from PIL import Image  # noqa: PLC0415
-
   pil = [Image.fromarray(f) for f in frames]
   buf = io.BytesIO()
   pil[0].save(
@@ -69,8 +71,6 @@ class MetricWriter:
 
   def __init__(self, workdir: str, *, enabled: bool | None = None, tensorboard: bool = True):
     if enabled is None:
-      import jax  # noqa: PLC0415
-
       enabled = jax.process_index() == 0
     self.enabled = enabled
     self._jsonl = None
@@ -80,8 +80,6 @@ class MetricWriter:
     os.makedirs(workdir, exist_ok=True)
     self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
     if tensorboard:
-      from tensorboardX import SummaryWriter  # noqa: PLC0415
-
       self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
   def scalars(self, step: int, values: Mapping[str, Any]):
@@ -108,8 +106,6 @@ class MetricWriter:
     """`{name: [N, T, H, W, C]}` -> an animated GIF of the N clips side by side per name."""
     if not self.enabled or self._tb is None:
       return
-    from tensorboardX.proto.summary_pb2 import Summary  # noqa: PLC0415
-
     for k, v in videos.items():
       v = np.asarray(v)
       if v.ndim != 5:

@@ -38,11 +38,12 @@ import ml_collections
 import numpy as np
 import optax
 import tqdm
+from jax.experimental import multihost_utils
 
+from flowvq_jax import checkpoints
 from flowvq_jax.core import config as config_lib
 from flowvq_jax.core.config import ConfigError
 from flowvq_jax.train import checkpoint as ckpt_lib
-from flowvq_jax.train import export as export_lib
 from flowvq_jax.train import mesh as mesh_lib
 from flowvq_jax.train import metrics as metrics_lib
 from flowvq_jax.train import optim, tasks, warm_start
@@ -235,8 +236,6 @@ class _Preemption:
   def reached(self, step: int) -> bool:
     if jax.process_count() > 1:
       try:
-        from jax.experimental import multihost_utils  # noqa: PLC0415
-
         if multihost_utils.reached_preemption_sync_point(step):
           return True
       except RuntimeError:
@@ -248,6 +247,18 @@ class _Preemption:
 # ----------------------------------------------------------------------------- the loop
 
 
+def write_statistics(task: ModuleType, config: ml_collections.ConfigDict, workdir: str) -> bool:
+  """Writes the task's normalisation statistics (`task.statistics(config)`, optional) into
+  `workdir/coeff_stats.json`, where inference and evaluation read them
+  (`flowvq_jax.checkpoints.read_stats`); returns whether it wrote them."""
+  stats_fn = getattr(task, "statistics", None)
+  stats = stats_fn(config) if stats_fn is not None else None
+  if stats is None:
+    return False
+  checkpoints.write_stats(workdir, stats)
+  return True
+
+
 def train(
   config: ml_collections.ConfigDict, workdir: str, *, task: ModuleType | None = None
 ) -> dict[str, Any]:
@@ -255,8 +266,8 @@ def train(
 
   Args:
     config: the full config (see docs/training.md).
-    workdir: run directory: config.json, metrics.jsonl, tensorboard/, checkpoints/,
-      final_metrics.json.
+    workdir: run directory: config.json, coeff_stats.json (when the task normalises with
+      statistics), metrics.jsonl, tensorboard/, checkpoints/, final_metrics.json.
     task: the task module (default: `tasks.load(config.task)`).
 
   Returns:
@@ -275,7 +286,7 @@ def train(
   pi, pc = jax.process_index(), jax.process_count()
   is_main = pi == 0
   total = int(tc.steps)
-  if export_lib.has_export(os.path.join(workdir, "checkpoints")):
+  if checkpoints.has_export(os.path.join(workdir, "checkpoints")):
     raise ConfigError(
       f"{workdir} is a params-only export (no optimizer state, see flowvq_jax/train/export.py): "
       "it cannot be resumed. Start a new workdir from it with "
@@ -289,6 +300,7 @@ def train(
   if is_main:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config_lib.to_json(config))
+    write_statistics(task, config, workdir)
 
   mesh = mesh_lib.make_mesh(config.mesh)
   gb = int(config.data.batch_size)

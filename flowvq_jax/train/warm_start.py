@@ -30,8 +30,8 @@ import jax
 import numpy as np
 from flax import traverse_util
 
+from flowvq_jax import checkpoints
 from flowvq_jax.core.config import ConfigError
-from flowvq_jax.train import checkpoint as ckpt_lib
 
 ITEMS = ("params", "extra", "ema_params")
 
@@ -64,7 +64,7 @@ def checkpoint_dir(path: str) -> tuple[str, int]:
   directory = os.path.join(root, "checkpoints")
   if not os.path.isdir(root):
     raise ConfigError(f"train.init_from: no such directory {root}.")
-  step = ckpt_lib.latest_step(directory)
+  step = checkpoints.latest_step(directory)
   if step is None:
     raise ConfigError(
       f"train.init_from: {root} has no checkpoints/ with a saved step (give a training workdir "
@@ -106,7 +106,7 @@ def merge(
 
   Args:
     target: {item: nested dict of arrays}, the fresh state; leaves need `.shape` and `.dtype`.
-    saved: {item: nested dict of numpy arrays} (`checkpoint.load_arrays`).
+    saved: {item: nested dict of numpy arrays} (`checkpoints.load_arrays`).
     items: which entries to take.
 
   Returns:
@@ -156,7 +156,7 @@ def apply(state_dict: dict[str, Any], path: str, items: Sequence[str]) -> tuple[
   """
   items = check_items(items)
   directory, step = checkpoint_dir(path)
-  saved = ckpt_lib.load_arrays(directory, step)
+  saved = checkpoints.load_arrays(directory, step)
   if "params" in items and "ema_params" not in items and _flat(state_dict.get("ema_params")):
     saved = {**saved, "ema_params": saved.get("params", {})}
     items = items + ("ema_params",)

@@ -33,6 +33,9 @@ LIP_PRESS = 13  # lips pressed thin.
 SMILE_ASYM = 14  # one-sided lip corner (+: subject's left corner up, contempt).
 LIPS_PART = 15  # lips part without jaw drop.
 NUM_SEMANTIC = 16
+# The dims the mouth law sets from the audio (`mouth_from_audio`); every other dim is free given
+# the audio (emotion, blinks, shape): what "non-mouth" means in every metric.
+MOUTH_DIMS = (JAW, ROUND, WIDTH)
 
 _SEMANTIC = (
   (JAW, "jaw_open", "jaw drops, mouth opens (teeth and tongue show); set by the mouth law"),

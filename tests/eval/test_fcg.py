@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
 
+from configs import expflow, poseflow
 from flowvq_jax.eval import fcg, report
 from flowvq_jax.train import trainer
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from configs import expflow, poseflow  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("fast_compiles")
 

@@ -1,6 +1,6 @@
 """Runs trainer jobs in a fresh process (other device counts, several processes, SIGKILL).
 
-  python tests/train/_train_worker.py '<json>'
+  PYTHONPATH=.:tests/train python tests/train/_train_worker.py '<json>'   (`worker_env` sets it)
 
 JSON: {"runs": [{"workdir": str, "arg": "tiny,fsdp=true", "overrides": {...},
                  "faults": {...} (optional)}],
@@ -11,10 +11,7 @@ Prints one line `RESULT <json>` with the device count and each run's result.
 from __future__ import annotations
 
 import json
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():

@@ -14,10 +14,11 @@ import jax
 import numpy as np
 import pytest
 
+from flowvq_jax import checkpoints
 from flowvq_jax.core import config as config_lib
 from flowvq_jax.core.config import ConfigError
 from flowvq_jax.eval import codebook as codebook_eval
-from flowvq_jax.train import checkpoint, export, trainer
+from flowvq_jax.train import export, trainer
 from flowvq_jax.train.tasks import vq_query
 from launch import export as export_cli
 
@@ -43,15 +44,15 @@ def exported(vq_codebook_run, tmp_path_factory):
 
 def test_round_trip_in_bounded_parts(exported):
   wd, out = exported
-  step = checkpoint.latest_step(os.path.join(wd, "checkpoints"))
-  assert checkpoint.latest_step(os.path.join(out, "checkpoints")) == step
-  original = checkpoint.load_arrays(os.path.join(wd, "checkpoints"))
-  loaded = checkpoint.load_arrays(os.path.join(out, "checkpoints"))
+  step = checkpoints.latest_step(os.path.join(wd, "checkpoints"))
+  assert checkpoints.latest_step(os.path.join(out, "checkpoints")) == step
+  original = checkpoints.load_arrays(os.path.join(wd, "checkpoints"))
+  loaded = checkpoints.load_arrays(os.path.join(out, "checkpoints"))
   assert set(loaded) == {"params", "extra"}  # no optimizer state; no EMA in this run
   assert _equal(loaded["params"], original["params"])
   assert _equal(loaded["extra"], original["extra"])
   step_dir = os.path.join(out, "checkpoints", str(step))
-  index = json.load(open(os.path.join(step_dir, export.INDEX)))
+  index = json.load(open(os.path.join(step_dir, checkpoints.INDEX)))
   assert len(index["parts"]) > 2
   sizes = {p["file"]: os.path.getsize(os.path.join(step_dir, p["file"])) for p in index["parts"]}
   for j, part in enumerate(index["parts"]):
@@ -72,10 +73,10 @@ def test_stage2_and_stage1_evaluation_read_the_export(exported):
   cfg.model.stage1_workdir = wd
   assert _equal(via_export, vq_query.load_stage1(cfg))
   config, params, extra, step = codebook_eval.load_run(out)
-  assert config.task.endswith("vq_codebook") and step == checkpoint.latest_step(
+  assert config.task.endswith("vq_codebook") and step == checkpoints.latest_step(
     os.path.join(wd, "checkpoints")
   )
-  assert _equal(params, checkpoint.load_arrays(os.path.join(wd, "checkpoints"))["params"])
+  assert _equal(params, checkpoints.load_arrays(os.path.join(wd, "checkpoints"))["params"])
   assert "code_counts" in extra
 
 
@@ -84,7 +85,7 @@ def test_exclude_and_items(vq_codebook_run, tmp_path):
   out = str(tmp_path / "ae_only")
   index = export.export_run(wd, out, items=["params"], exclude=["params/disc"])
   assert {tuple(leaf["path"][:2]) for leaf in index["leaves"]} == {("params", "ae")}
-  assert set(checkpoint.load_arrays(os.path.join(out, "checkpoints"))) == {"params"}
+  assert set(checkpoints.load_arrays(os.path.join(out, "checkpoints"))) == {"params"}
   with pytest.raises(ValueError, match="matches no array"):
     export.export_run(wd, str(tmp_path / "x"), exclude=["params/nothing"])
   with pytest.raises(ValueError, match="has no"):
@@ -113,10 +114,10 @@ def test_damaged_part_is_named(exported, tmp_path):
     f.seek(-8, os.SEEK_END)
     f.write(b"\0" * 8)
   with pytest.raises(ValueError, match=part):
-    checkpoint.load_arrays(os.path.join(copy, "checkpoints"))
+    checkpoints.load_arrays(os.path.join(copy, "checkpoints"))
   os.remove(os.path.join(step_dir, part))
   with pytest.raises(FileNotFoundError, match=part):
-    checkpoint.load_arrays(os.path.join(copy, "checkpoints"))
+    checkpoints.load_arrays(os.path.join(copy, "checkpoints"))
 
 
 def test_trainer_refuses_an_export(vq_codebook_run, exported):

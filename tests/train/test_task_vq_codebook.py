@@ -17,7 +17,7 @@ from conftest import VQ_DISC_START as DISC_START
 from conftest import VQ_STEPS as STEPS
 from PIL import Image
 
-from flowvq_jax.train import checkpoint
+from flowvq_jax import checkpoints
 from flowvq_jax.train.metrics import read_jsonl
 from flowvq_jax.train.tasks import vq_codebook as task
 from launch import evaluate as evaluate_cli
@@ -30,7 +30,7 @@ def run(vq_codebook_run):
 
 
 def _params(wd, step):
-  return checkpoint.load_arrays(os.path.join(wd, "checkpoints"), step)["params"]
+  return checkpoints.load_arrays(os.path.join(wd, "checkpoints"), step)["params"]
 
 
 def _equal(a, b):
@@ -59,7 +59,7 @@ def test_discriminator_trains_only_from_its_start_step(run):
   assert not _equal(p20["disc"], p30["disc"])  # updates 20..29: hinge loss on
   rows = {r["step"]: r for r in read_jsonl(os.path.join(wd, "metrics.jsonl")) if "train/l1" in r}
   assert rows[DISC_START]["train/disc_factor"] == 0.0 and rows[STEPS]["train/disc_factor"] == 1.0
-  extra = checkpoint.load_arrays(os.path.join(wd, "checkpoints"), STEPS)["extra"]
+  extra = checkpoints.load_arrays(os.path.join(wd, "checkpoints"), STEPS)["extra"]
   assert int(extra["step"]) == STEPS
 
 

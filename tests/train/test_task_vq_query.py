@@ -8,6 +8,7 @@ errors for a missing stage-1 run.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -16,11 +17,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from flowvq_jax import checkpoints
 from flowvq_jax.core import config as config_lib
 from flowvq_jax.core.config import ConfigError
-from flowvq_jax.data import clip_layout
+from flowvq_jax.data import clip_layout, sources, transforms, world_clips
+from flowvq_jax.data import coeffs as coeffs_lib
+from flowvq_jax.eval import query as query_eval
 from flowvq_jax.eval import report
-from flowvq_jax.train import checkpoint, trainer
+from flowvq_jax.models.vq import query
+from flowvq_jax.stages import vq_query as query_stage
+from flowvq_jax.train import export, hyper, trainer
 from flowvq_jax.train.metrics import read_jsonl
 from flowvq_jax.train.tasks import vq_query as task
 from launch import evaluate as evaluate_cli
@@ -78,8 +84,8 @@ def test_trains_with_finite_losses_and_frozen_stage1(stage1, run):
   final = json.load(open(os.path.join(wd, "final_metrics.json")))
   for k in ("code_accuracy", "code_accuracy_changed", "l1", "psnr", "ssim"):
     assert np.isfinite(final["eval"][f"validation/{k}"]), k
-  s1 = checkpoint.load_arrays(os.path.join(stage1, "checkpoints"))["params"]["ae"]
-  state = checkpoint.load_arrays(os.path.join(wd, "checkpoints"), STEPS)
+  s1 = checkpoints.load_arrays(os.path.join(stage1, "checkpoints"))["params"]["ae"]
+  state = checkpoints.load_arrays(os.path.join(wd, "checkpoints"), STEPS)
   assert _leaves_equal(state["extra"]["stage1"], s1)  # frozen: bit-identical after training
   assert set(state["params"]) == {"query", "fusion"}  # stage 1 is not an optimizer param
   assert np.isfinite(np.concatenate([np.ravel(x) for x in jax.tree.leaves(state["params"])])).all()
@@ -104,9 +110,9 @@ def test_data_pairs_shapes_and_sharding(run):
     0,
   ]
   val = next(task.make_data(c, "validation", process_index=0, process_count=1, seed=0))
-  clip = task.clip_source(c.data, "validation")[0][0]
+  clip = task.clip_source(c.data, "validation")[0]
   frames = np.asarray(clip["frames"])
-  frame = lambda i: task.resize_frames(frames[[i]], 32)[0] / 127.5 - 1.0
+  frame = lambda i: transforms.resize_frames(frames[[i]], 32)[0] / 127.5 - 1.0
   first, k = task.eval_targets(len(frames), c.data.frames_per_clip)[0], c.data.frames_per_clip
   assert first == 1 + (len(frames) - 1) // (2 * k) and 0 < first < c.model.window
   np.testing.assert_allclose(val["source"][0], frame(0), atol=1e-6)
@@ -129,17 +135,16 @@ def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
     assert np.isfinite(result[k]), k
   assert 0.0 <= result["code_accuracy"] <= 1.0 and -1.0 <= result["ssim"] <= 1.0
   # Copying the source's codes, computed here from the stage-1 codes of the clips' frames.
-  from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
-  from flowvq_jax.models.vq import query  # noqa: PLC0415
 
   # The model's accuracy on the tokens whose code differs from the source's, pooled, from the
   # generator's own predictions.
-  config, params, s1, _ = query_eval.load_run(wd)
-  gen = task.make_generator(config)
-  clips, stats = task.clip_source(config.data, "test")
+  run_ = query_eval.load_run(wd)
+  config, params, s1, stats = run_.config, run_.params, run_.stage1_params, run_.stats
+  gen = run_.generator
+  clips = task.clip_source(config.data, "test")
   same, hits, changed = [], 0, 0
   for clip in clips[:2]:
-    frames = task.resize_frames(np.asarray(clip["frames"]).astype(np.uint8), c.image_size)
+    frames = transforms.resize_frames(np.asarray(clip["frames"]).astype(np.uint8), c.image_size)
     codes = np.asarray(query.target_indices(gen, s1, frames.astype(np.float32) / 127.5 - 1))
     same.append(np.mean(codes[1:] == codes[:1], axis=(1, 2)))
     exp_w, pose_w = task.clip_windows(clip, stats, config.model.window)
@@ -160,17 +165,15 @@ def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
 
 def test_params_export_without_stage1_evaluates_like_the_workdir(stage1, run, tmp_path):
   """`launch.export --items params` leaves the frozen stage 1 out; it is read from the config."""
-  from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
-  from flowvq_jax.train import export  # noqa: PLC0415
 
   wd, _ = run
   out = str(tmp_path / "export")
   export.export_run(wd, out, items=["params"])
-  assert "extra" not in checkpoint.load_arrays(os.path.join(out, "checkpoints"))
-  _, params, s1, step = query_eval.load_run(out)
-  _, params_wd, s1_wd, step_wd = query_eval.load_run(wd)
-  assert step == step_wd == STEPS
-  assert _leaves_equal(params, params_wd) and _leaves_equal(s1, s1_wd)
+  assert "extra" not in checkpoints.load_arrays(os.path.join(out, "checkpoints"))
+  a, b = query_eval.load_run(out), query_eval.load_run(wd)
+  assert a.step == b.step == STEPS
+  assert _leaves_equal(a.params, b.params) and _leaves_equal(a.stage1_params, b.stage1_params)
+  np.testing.assert_array_equal(a.stats.exp_mean, b.stats.exp_mean)  # the export copies them
 
 
 def test_identities_seen_by_stage1_follow_the_world_layout(stage1):
@@ -180,12 +183,12 @@ def test_identities_seen_by_stage1_follow_the_world_layout(stage1):
     "train": range(0, 12), "validation": range(12, 14), "test": range(14, 16)
   }  # fmt: skip
   c = query_config(stage1)
-  assert task.identities_seen_by_stage1(c) == []
+  assert query_stage.identities_seen_by_stage1(c) == []
   c.data.memory.identities = (1, 1, 1)
-  assert task.identities_seen_by_stage1(c) == [2]
-  assert task.identities_seen_by_stage1(c, "val") == [1]
+  assert query_stage.identities_seen_by_stage1(c) == [2]
+  assert query_stage.identities_seen_by_stage1(c, "val") == [1]
   c.data.memory.world_seed = 1  # other faces
-  assert task.identities_seen_by_stage1(c) == []
+  assert query_stage.identities_seen_by_stage1(c) == []
 
 
 def test_ablation_refuses_a_stage1_that_trained_on_its_test_identities(stage1, tmp_path, capsys):
@@ -222,25 +225,23 @@ def test_ablation_members_trains_and_scores_only_the_named_ones(stage1, tmp_path
 def test_missing_stage1_workdir_is_a_clear_error(tmp_path):
   c = _config("vq_query.py", "tiny")
   with pytest.raises(ConfigError, match="model.stage1_workdir is not set"):
-    task.load_stage1(c)
+    query_stage.load_stage1(c)
   c.model.stage1_workdir = str(tmp_path / "nope")
   with pytest.raises(ConfigError, match="does not exist"):
-    task.load_stage1(c)
+    query_stage.load_stage1(c)
   empty = tmp_path / "empty"
   empty.mkdir()
   (empty / "config.json").write_text(json.dumps({"task": "vq_codebook", "model": {}}))
   c.model.stage1_workdir = str(empty)
   with pytest.raises(ConfigError, match="No checkpoints in"):
-    task.load_stage1(c)
+    query_stage.load_stage1(c)
 
 
 def test_sweep_is_the_paper_ablation():
-  import importlib.util  # noqa: PLC0415
 
   spec = importlib.util.spec_from_file_location("vq_query_cfg", f"{REPO}/configs/vq_query.py")
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
-  from flowvq_jax.train import hyper  # noqa: PLC0415
 
   points = mod.get_sweep(hyper)
   off = [[k for k, v in p.items() if not v] for p in points]
@@ -254,12 +255,8 @@ def test_evaluation_renders_only_the_train_clips_it_uses(stage1, monkeypatch):
   """The in-memory train split is read without images for the statistics and for choosing the
   landmark regressor's frames; only the chosen clips are rendered. Reference: the same choice
   made on the whole rendered split (the former path), and statistics of the rendered clips."""
-  from flowvq_jax.data import coeffs as coeffs_lib  # noqa: PLC0415
-  from flowvq_jax.eval import query as query_eval  # noqa: PLC0415
-  from flowvq_jax.train.tasks import vq_codebook  # noqa: PLC0415
-
   c, n, seed = query_config(stage1), 8, 3
-  rendered = vq_codebook.memory_source(c.data.memory, "train")
+  rendered = world_clips.memory_clips(c.data.memory, "train", audio=False)
   size = int(c.image_size)
   rng = np.random.default_rng(seed)
   per_clip = -(-n // len(rendered))
@@ -267,19 +264,19 @@ def test_evaluation_renders_only_the_train_clips_it_uses(stage1, monkeypatch):
   for i in rng.permutation(len(rendered)):
     f = rendered[int(i)]["frames"]
     idx = np.sort(rng.choice(f.shape[0], min(per_clip, f.shape[0]), replace=False))
-    want_f.append(task.resize_frames(f[idx], size))
+    want_f.append(transforms.resize_frames(f[idx], size))
     want_l.append(rendered[int(i)]["landmarks"][idx] * (size / f.shape[2]))
     if sum(x.shape[0] for x in want_f) >= n:
       break
   frames, lms = query_eval.regressor_data(c, n, seed)
   np.testing.assert_array_equal(frames, np.concatenate(want_f))
   np.testing.assert_array_equal(lms, np.concatenate(want_l))
-  bare = vq_codebook.memory_source(c.data.memory, "train", render_frames=False)
+  bare = world_clips.memory_clips(c.data.memory, "train", frames=False, audio=False)
   chosen = list(
     query_eval.choose_frames(len(bare), bare.__getitem__, lambda x: len(x["exp"]), n, seed)
   )
   assert len(chosen) == len(want_f) < len(rendered)  # not every clip is rendered
-  _, stats = task.clip_source(c.data, "test")
+  stats = task.statistics(c)
   ref = coeffs_lib.compute_stats((x["exp"], x["pose"]) for x in rendered)
   for k, v in ref.to_dict().items():
     np.testing.assert_array_equal(stats.to_dict()[k], v, err_msg=k)
@@ -295,7 +292,7 @@ def test_evaluation_renders_only_the_train_clips_it_uses(stage1, monkeypatch):
       reads.append(i)
       return rendered[i]
 
-  monkeypatch.setattr(task, "clip_source", lambda data, split: (Source(), None))
+  monkeypatch.setattr(sources, "clip_source", lambda data, split, **kw: Source())
   c.data.source = "tfds"
   tf_frames, tf_lms = query_eval.regressor_data(c, n, seed)
   np.testing.assert_array_equal(tf_frames, frames)

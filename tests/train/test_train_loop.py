@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from train_testutil import assert_trees_close, config, losses, params
 
+from flowvq_jax import checkpoints
 from flowvq_jax.core.config import ConfigError
 from flowvq_jax.train import checkpoint, metrics, trainer
 
@@ -45,7 +46,7 @@ def test_nan_batch_is_skipped_and_counted(tmp_path):
   assert res["train"]["train/skipped_total"] == 2
   # Skipped steps leave params untouched: step 4 and 5 report the same param norm as step 3.
   assert rows[3]["train/param_norm"] == rows[4]["train/param_norm"] == rows[5]["train/param_norm"]
-  state = checkpoint.load_arrays(str(tmp_path / "checkpoints"))
+  state = checkpoints.load_arrays(str(tmp_path / "checkpoints"))
   assert all(np.all(np.isfinite(x)) for x in _leaves(state))
   p, e = state["params"]["out"]["kernel"], state["ema_params"]["out"]["kernel"]
   assert not np.allclose(p, e)  # the EMA lags the params
@@ -62,7 +63,7 @@ def test_too_many_nonfinite_steps_stop_with_checkpoint(tmp_path, reference):
   c = _faulty(config(train__max_nonfinite=3), nan_at=(4, 5, 6, 7, 8, 9))
   with pytest.raises(trainer.NonFiniteError, match="3 consecutive steps had a non-finite"):
     trainer.train(c, str(tmp_path))
-  state = checkpoint.load_arrays(str(tmp_path / "checkpoints"))
+  state = checkpoints.load_arrays(str(tmp_path / "checkpoints"))
   assert 7 <= int(state["step"]) < 10 and int(state["nonfinite"]) >= 3
   # The saved params are the last good ones: those after step 4 of the clean run.
   assert_trees_close(state["params"], params(ref_wd, 4), rtol=1e-6, atol=1e-7)
@@ -91,7 +92,7 @@ def test_two_player_task_with_param_groups(tmp_path):
   c.optimizer.groups = ml_collections.ConfigDict({"disc": {"lr": 0.2}})
   res = trainer.train(c, str(tmp_path))
   assert {"train/g_loss", "train/d_loss"} <= set(res["train"])
-  state = checkpoint.load_arrays(str(tmp_path / "checkpoints"))
+  state = checkpoints.load_arrays(str(tmp_path / "checkpoints"))
   assert int(state["extra"]["d_steps"]) == 30
   assert int(state["extra"]["last_step"]) == 29  # steps 0..29 were passed as `step`
   # The generator was pulled towards the real data (mean ~2 + small offset) from 0.

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from train_testutil import config
 
+from flowvq_jax import checkpoints
 from flowvq_jax.core import config as config_lib
 from flowvq_jax.core.config import ConfigError
 from flowvq_jax.train import checkpoint, hyper, mesh, metrics, optim, tasks
@@ -164,7 +165,7 @@ def test_checkpointer_keeps_last_n_and_best(tmp_path):
   assert json.loads((tmp_path / "5" / "data" / "process_0-of-1.json").read_text()) == {
     "next_index": 5
   }
-  np.testing.assert_array_equal(checkpoint.load_arrays(str(tmp_path))["w"], [0.0, 1.0, 2.0])
+  np.testing.assert_array_equal(checkpoints.load_arrays(str(tmp_path))["w"], [0.0, 1.0, 2.0])
 
 
 def test_checkpointer_takes_a_relative_directory(tmp_path, monkeypatch):
@@ -178,7 +179,7 @@ def test_checkpointer_takes_a_relative_directory(tmp_path, monkeypatch):
     assert ck.all_steps() == [3]
     ck.close()
     assert (tmp_path / rel / "3" / "state").is_dir()
-    np.testing.assert_array_equal(checkpoint.load_arrays(rel)["w"], [0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(checkpoints.load_arrays(rel)["w"], [0.0, 1.0, 2.0, 3.0])
 
 
 def test_toy_data_is_deterministic_and_split_by_process():

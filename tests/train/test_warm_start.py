@@ -15,8 +15,9 @@ import pytest
 from conftest import vq_codebook_tiny_config
 from train_testutil import assert_trees_close, config, losses, params
 
+from flowvq_jax import checkpoints
 from flowvq_jax.core.config import ConfigError
-from flowvq_jax.train import checkpoint, trainer, warm_start
+from flowvq_jax.train import trainer, warm_start
 from launch import export as export_cli
 
 
@@ -59,13 +60,13 @@ def test_stage1_from_export_keeps_critic_fresh(vq_codebook_run, tmp_path, caplog
   wd = str(tmp_path / "warm")
   with caplog.at_level("INFO"):
     trainer.train(c, wd)
-  got = checkpoint.load_arrays(os.path.join(wd, "checkpoints"))["params"]
-  want = checkpoint.load_arrays(os.path.join(src, "checkpoints"))["params"]
+  got = checkpoints.load_arrays(os.path.join(wd, "checkpoints"))["params"]
+  want = checkpoints.load_arrays(os.path.join(src, "checkpoints"))["params"]
   assert_trees_close(got["ae"], want["ae"], rtol=0, atol=0)
   c.train.init_from = ""
   fresh = str(tmp_path / "fresh")
   trainer.train(c, fresh)
-  assert_trees_close(got["disc"], checkpoint.load_arrays(fresh + "/checkpoints")["params"]["disc"])
+  assert_trees_close(got["disc"], checkpoints.load_arrays(fresh + "/checkpoints")["params"]["disc"])
   assert "kept the fresh init of" in caplog.text and "params/disc/" in caplog.text
 
 

@@ -14,12 +14,11 @@ import tempfile
 import ml_collections
 import numpy as np
 
+from flowvq_jax import checkpoints
 from flowvq_jax.core import config as config_lib
-from flowvq_jax.train import checkpoint, metrics
+from flowvq_jax.train import metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if REPO not in sys.path:  # `launch` and `configs` live at the root, outside the package
-  sys.path.insert(0, REPO)
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_train_worker.py")
 
 # Small and fast; constant lr so a run stopped at step k and resumed matches one run.
@@ -59,7 +58,7 @@ def losses(workdir: str) -> dict[int, float]:
 
 
 def params(workdir: str, step: int | None = None):
-  return checkpoint.load_arrays(os.path.join(workdir, "checkpoints"), step)["params"]
+  return checkpoints.load_arrays(os.path.join(workdir, "checkpoints"), step)["params"]
 
 
 def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
@@ -83,7 +82,9 @@ def worker_env(devices: int = 1) -> dict[str, str]:
   env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
   env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
   env["JAX_PLATFORMS"] = "cpu"
-  env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+  # The repository root (`configs`, `launch`) and this folder (the test task modules).
+  here = os.path.dirname(os.path.abspath(__file__))
+  env["PYTHONPATH"] = os.pathsep.join([REPO, here, env.get("PYTHONPATH", "")])
   return env
 
 

@@ -32,9 +32,10 @@ import tensorflow_datasets as tfds
 
 from flowvq_jax.core import constants
 from flowvq_jax.data import audio as audio_lib
-from flowvq_jax.data import clip_layout
+from flowvq_jax.data import clip_layout, world_clips
 from flowvq_jax.data import coeffs as coeffs_lib
 from flowvq_jax.data.builders import base as tfds_base
+from flowvq_jax.world import SyntheticWorld
 
 SPLITS = clip_layout.SPLITS
 ClipSpec = clip_layout.ClipSpec
@@ -82,8 +83,6 @@ def clip_specs(config: SyntheticConfig) -> dict[str, list[ClipSpec]]:
 
 
 def make_world(config: SyntheticConfig):
-  from flowvq_jax.world import SyntheticWorld
-
   return SyntheticWorld(seed=config.world_seed, resolution=config.resolution)
 
 
@@ -97,26 +96,6 @@ def sample(world, config: SyntheticConfig, spec: ClipSpec):
     spec.seed,
     utterance=spec.utterance,
   )
-
-
-def clip_to_example(clip, clip_id: str) -> dict[str, np.ndarray | int | str]:
-  """A world `Clip` as a TFDS example dict (also the layout the pipeline reads)."""
-  frames = np.asarray(clip.frames, np.uint8)
-  t = frames.shape[0]
-  wav = audio_lib.fit_length(np.asarray(clip.audio, np.float32), t)
-  return {
-    "frames": frames,
-    "exp": np.asarray(clip.exp, np.float32),
-    "pose": np.asarray(clip.pose, np.float32),
-    "landmarks": np.asarray(clip.landmarks, np.float32),
-    "audio": wav,
-    "mel": audio_lib.log_mel(wav, num_frames=t),
-    "emotion": int(clip.emotion),
-    "intensity": int(clip.intensity),
-    "identity": int(clip.identity),
-    "utterance": int(clip.utterance),
-    "clip_id": clip_id,
-  }
 
 
 def get_config(config: str | SyntheticConfig) -> SyntheticConfig:
@@ -139,7 +118,8 @@ def examples(config: str | SyntheticConfig, split: str = "train") -> list[dict]:
   if split not in SPLITS:
     raise ValueError(f"Unknown split {split!r}; choose one of: {', '.join(SPLITS)}.")
   world = make_world(cfg)
-  return [clip_to_example(sample(world, cfg, s), s.clip_id) for s in clip_specs(cfg)[split]]
+  specs = clip_specs(cfg)[split]
+  return [world_clips.world_example(sample(world, cfg, s), s.clip_id) for s in specs]
 
 
 def clip_features(resolution: int | None) -> tfds.features.FeaturesDict:
@@ -192,7 +172,7 @@ class SyntheticTalkingFaces(tfds_base.Builder):
     world = make_world(cfg)
     acc = coeffs_lib.StatsAccumulator() if split == "train" else None
     for spec in clip_specs(cfg)[split]:
-      example = clip_to_example(sample(world, cfg, spec), spec.clip_id)
+      example = world_clips.world_example(sample(world, cfg, spec), spec.clip_id)
       if acc is not None:
         acc.add(example["exp"], example["pose"])
       yield spec.clip_id, example

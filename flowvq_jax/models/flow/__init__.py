@@ -4,5 +4,5 @@ Modules: `bijectors` (distrax ActNorm, LU 1x1, conditional affine coupling), `la
 Flax modules that own their params and build the `distrax.Chain`), `conditioner` (audio
 window + history -> LSTM context), `prior` (Student's-t / Gaussian mixture, Gaussian),
 `model` (`CoefficientFlow`, `default_config`), `sampler` (`FlowSampler`, `encode`,
-`reference_latent`), `timing` (`python -m flowvq_jax.bench.flow_timing`). See docs/flow.md.
+`reference_latent`). Speed: `python -m flowvq_jax.bench.flow`. See docs/flow.md.
 """

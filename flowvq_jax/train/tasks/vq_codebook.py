@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-from concurrent import futures
 from typing import Any
 
-import cv2
 import dm_pix
 import grain
 import jax
@@ -40,149 +37,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowvq_jax.core.config import ConfigError
-from flowvq_jax.data import clip_layout
-from flowvq_jax.models.vq import autoencoder as ae_lib
-from flowvq_jax.models.vq import discriminator as disc_lib
+from flowvq_jax.data import clip_layout, sources, transforms
 from flowvq_jax.models.vq import objective, perceptual
 from flowvq_jax.models.vq import quantizer as quant_lib
+from flowvq_jax.stages.vq_codebook import make_modules
+from flowvq_jax.world.tables import JAW
 
 log = logging.getLogger(__name__)
-
-JAW_OPEN = 0  # flowvq_jax.world.tables.JAW: the jaw_open expression dim.
-SPLITS = ("train", "validation", "test")
-_SPLIT_ALIASES = {"val": "validation", "valid": "validation", "eval": "validation"}
-
 
 # ------------------------------------------------------------------------------------------------
 # Data.
 
 
-def split_name(split: str) -> str:
-  """Canonical split name ('val' -> 'validation')."""
-  name = _SPLIT_ALIASES.get(split, split)
-  if name not in SPLITS:
-    raise ConfigError(f"Unknown split {split!r}; choose one of: {', '.join(SPLITS)} (or 'val').")
-  return name
-
-
-def _memory_clip(args, keep=None, render_frames: bool = True) -> dict[str, np.ndarray]:
-  """One world clip: frames, landmarks, exp, pose, identity (top-level for process pools);
-  `keep`: frame indices, only those frames of the per-frame arrays."""
-  world_seed, resolution, seconds, identity, emotion, intensity, utterance, seed = args
-  from flowvq_jax.world import SyntheticWorld  # noqa: PLC0415
-
-  world = SyntheticWorld(seed=world_seed, resolution=resolution)
-  clip = world.sample_clip(
-    world.identity(identity), emotion, intensity, seconds, seed, utterance=utterance,
-    render_frames=render_frames,
-  )  # fmt: skip
-  sel = slice(None) if keep is None else np.asarray(keep)
-  return {
-    "frames": np.asarray(clip.frames[sel], np.uint8),
-    "landmarks": np.asarray(clip.landmarks[sel], np.float32),
-    "exp": np.asarray(clip.exp[sel], np.float32),
-    "pose": np.asarray(clip.pose[sel], np.float32),
-    "identity": int(clip.identity),
-  }
-
-
-def memory_clip_args(mem: Any, split: str) -> list[tuple]:
-  """The world arguments of every clip of `split`, laid out as the TFDS builder lays them out
-  (`flowvq_jax.data.clip_layout`), so the in-memory clips equal the records of a
-  `synthetic_talking_faces` config of the same sizes."""
-  try:
-    specs = clip_layout.clip_specs(
-      mem.identities, mem.clips_per_identity, mem.utterances, mem.world_seed
-    )[split]
-  except ValueError as e:
-    raise ConfigError(f"data.memory: {e}") from e
-  return [
-    (int(mem.world_seed), int(mem.resolution), float(mem.seconds), spec.identity, spec.emotion,
-     spec.intensity, spec.utterance, spec.seed)
-    for spec in specs
-  ]  # fmt: skip
-
-
-def _generate(args: tuple, workers: int, render_frames: bool, keep=None) -> tuple[dict, ...]:
-  """`_memory_clip` of every item of `args` (with `keep[i]` if given), in order, in `workers`
-  processes when it pays."""
-  fn = functools.partial(_memory_clip, render_frames=render_frames)
-  keep = [None] * len(args) if keep is None else list(keep)
-  if workers > 1 and len(args) > 4:
-    import multiprocessing  # noqa: PLC0415
-
-    ctx = multiprocessing.get_context("spawn")  # no fork after jax started
-    with futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-      return tuple(pool.map(fn, args, keep, chunksize=max(1, len(args) // (4 * workers))))
-  return tuple(fn(a, k) for a, k in zip(args, keep))
-
-
-@functools.lru_cache(maxsize=4)
-def _memory_clips(key: tuple, workers: int, render_frames: bool = True) -> tuple[dict, ...]:
-  return _generate(key, workers, render_frames)
-
-
-def _workers(mem: Any) -> int:
-  """`data.memory.workers`: processes rendering clips (< 0: all cores)."""
-  workers = int(mem.get("workers", 0) or 0)
-  if workers < 0:
-    return os.cpu_count() or 1
-  return workers
-
-
-def memory_source(mem: Any, split: str, *, render_frames: bool = True) -> tuple[dict, ...]:
-  """The clips of `split` generated in memory (cached per settings and split).
-
-  `render_frames=False`: the same clips without their images (`frames` uint8 [T, 0, 0, 3];
-  landmarks, exp, pose and identity identical), about 5x faster to make and a small fraction of
-  the memory: for coefficient statistics and for choosing frames before rendering them.
-  """
-  args = tuple(memory_clip_args(mem, split_name(split)))
-  return _memory_clips(args, _workers(mem), bool(render_frames))
-
-
-def memory_frames(mem: Any, split: str, picks) -> tuple[dict, ...]:
-  """Frames of clips of `split`, rendered and not cached: `picks` is `[(clip index, frame
-  indices)]`, the result a clip dict per pick holding only those frames (`frames`, `landmarks`,
-  `exp`, `pose`), for a sample of a split too large to hold whole."""
-  args = memory_clip_args(mem, split_name(split))
-  clips, keep = zip(*[(args[int(c)], np.asarray(idx)) for c, idx in picks]) if picks else ((), ())
-  return _generate(tuple(clips), _workers(mem), True, keep)
-
-
-def tfds_source(cfg: Any, split: str):
-  """A random-access TFDS split of `cfg.name` in `cfg.data_dir` (audio and mel left undecoded)."""
-  import tensorflow_datasets as tfds  # noqa: PLC0415
-
-  from flowvq_jax.data import builders  # noqa: PLC0415
-
-  data_dir = os.path.expanduser(str(cfg.data_dir))
-  builder = builders.get_builder(str(cfg.name), data_dir)
-  if not builder.is_prepared():
-    raise ValueError(
-      f"{cfg.name} is not prepared in {data_dir}; run `python -m launch.prepare_data "
-      f"--dataset {cfg.name} --data_dir {data_dir}` (or use data.source='memory')."
-    )
-  skip = [k for k in ("audio", "mel", "pose") if k in builder.info.features]
-  return builder.as_data_source(decoders={k: tfds.decode.SkipDecoding() for k in skip})[
-    split_name(split)
-  ]
-
-
 def clip_source(cfg: Any, split: str):
-  """`data.source` -> random-access clips with `frames`, `landmarks`, `exp`, `identity`."""
-  if cfg.source == "memory":
-    return memory_source(cfg.memory, split)
-  if cfg.source == "tfds":
-    return tfds_source(cfg, split)
-  raise ConfigError(f"data.source={cfg.source!r}; choose 'tfds' or 'memory'.")
-
-
-def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-  """uint8 [N, H, W, 3] -> [N, size, size, 3] (area averaging; a no-op at the same size)."""
-  if frames.shape[1:3] == (size, size):
-    return frames
-  return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+  """The clips of `split` with frames, without audio (`flowvq_jax.data.sources`)."""
+  return sources.clip_source(cfg, split, audio=False)
 
 
 class PickFrames(grain.transforms.RandomMap):
@@ -202,11 +71,11 @@ class PickFrames(grain.transforms.RandomMap):
       raise ValueError(f"Clip frames must be uint8 [T, H, W, 3]; got shape {frames.shape}.")
     idx = self._pick(frames.shape[0], rng)
     scale = self.size / frames.shape[2]
-    img = _resize(frames[idx].astype(np.uint8), self.size)
+    img = transforms.resize_frames(frames[idx].astype(np.uint8), self.size)
     return {
       "image": img.astype(np.float32) / 127.5 - 1.0,
       "landmarks": np.asarray(clip["landmarks"], np.float32)[idx] * scale,
-      "jaw": np.asarray(clip["exp"], np.float32)[idx, JAW_OPEN],
+      "jaw": np.asarray(clip["exp"], np.float32)[idx, JAW],
       "identity": np.full((self.k,), int(clip["identity"]), np.int32),
     }
 
@@ -250,7 +119,7 @@ def clip_batches(
   if len(source) == 0:
     raise ValueError(f"The {split} split of the data source is empty.")
   ds = grain.MapDataset.source(source).seed(seed)
-  if split_name(split) == "train":
+  if clip_layout.split_name(split) == "train":
     ds = ds.shuffle().repeat()
   ds = ds.random_map(pick)
   ds = ds.batch(local // k, drop_remainder=True)[process_index::process_count].map(_flatten)
@@ -263,7 +132,7 @@ def clip_batches(
 def make_data(config, split: str, *, process_index: int, process_count: int, seed: int):
   """grain iterator of this process's batches (see module doc); `train` is infinite."""
   local, k = local_batch_layout(config.data, process_count)
-  pick = PickFrames(k, int(config.image_size), random=split_name(split) == "train")
+  pick = PickFrames(k, int(config.image_size), random=clip_layout.split_name(split) == "train")
   return clip_batches(
     clip_source(config.data, split), pick, config.data, split, local, k,
     process_index=process_index, process_count=process_count, seed=seed,
@@ -272,11 +141,6 @@ def make_data(config, split: str, *, process_index: int, process_count: int, see
 
 # ------------------------------------------------------------------------------------------------
 # Model.
-
-
-def make_modules(config):
-  """`(VQAutoencoder, PatchDiscriminator)` from `config.model` and `config.discriminator`."""
-  return ae_lib.make_autoencoder(config.model), disc_lib.make_discriminator(config.discriminator)
 
 
 @functools.lru_cache(maxsize=4)

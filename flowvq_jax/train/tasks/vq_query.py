@@ -5,7 +5,7 @@ Task module for `flowvq_jax.train.trainer.train` (contract: docs/training.md); m
 
 Frozen stage 1. `init` reads the latest (or `model.stage1_step`) checkpoint of the stage-1 run in
 `model.stage1_workdir` (a `configs/vq_codebook.py` workdir) with
-`flowvq_jax.train.checkpoint.load_arrays`, and the autoencoder's model config from that run's
+`flowvq_jax.train.checkpoints.load_arrays`, and the autoencoder's model config from that run's
 `config.json`. The autoencoder params are kept in `extra['stage1']`: outside the optimizer, copied
 unchanged by every step (`compute_grads` returns them as they came) and saved with each checkpoint,
 so a stage-2 run holds the exact codebook and decoder it was trained on.
@@ -37,12 +37,8 @@ from the stage-1 workdir instead, for callers without the train state.
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 from typing import Any
 
-import cv2
 import dm_pix
 import grain
 import jax
@@ -50,152 +46,22 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from flowvq_jax.core.config import ConfigError
-from flowvq_jax.data import clip_layout
+from flowvq_jax.data import clip_layout, sources, transforms
 from flowvq_jax.data import coeffs as coeffs_lib
-from flowvq_jax.models.vq import discriminator as disc_lib
 from flowvq_jax.models.vq import objective, query
 from flowvq_jax.models.vq.renderer import coefficient_windows
+from flowvq_jax.stages.vq_query import (
+  load_stage1,
+  make_discriminator,
+  make_generator,
+)
 from flowvq_jax.train import optim
 from flowvq_jax.train.tasks import vq_codebook
-
-JAW_OPEN = vq_codebook.JAW_OPEN
-split_name = vq_codebook.split_name
-# Fields of `config.model` that belong to the task, not to `CodeQuery`.
-TASK_MODEL_FIELDS = ("stage1_workdir", "stage1_step")
-
-
-# ------------------------------------------------------------------------------------------------
-# The frozen stage-1 run.
-
-
-def _stage1_dir(config) -> str:
-  wd = str(config.model.get("stage1_workdir") or "")
-  if not wd:
-    raise ConfigError(
-      "model.stage1_workdir is not set: stage 2 needs a trained stage-1 codebook. Train "
-      "`python -m launch.train --config configs/vq_codebook.py:... --workdir RUN1` first, then "
-      "pass `configs/vq_query.py:VARIANT,stage1=RUN1` (or --config.model.stage1_workdir=RUN1)."
-    )
-  return os.path.expanduser(wd)
-
-
-@functools.lru_cache(maxsize=8)
-def _stage1_config(workdir: str) -> ml_collections.ConfigDict:
-  if not os.path.isdir(workdir):
-    raise ConfigError(f"model.stage1_workdir {workdir} does not exist.")
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise ConfigError(
-      f"model.stage1_workdir {workdir} has no config.json: not a training workdir of "
-      "configs/vq_codebook.py."
-    )
-  with open(path) as f:
-    cfg = ml_collections.ConfigDict(json.load(f))
-  if not str(cfg.get("task", "")).endswith("vq_codebook"):
-    raise ConfigError(
-      f"model.stage1_workdir {workdir} trained task {cfg.get('task')!r}, not vq_codebook."
-    )
-  if cfg.model.get("use_ema", False):
-    raise ConfigError(
-      f"The stage-1 run {workdir} uses an EMA codebook (model.use_ema), which lives outside its "
-      "params; stage 2 needs a gradient-trained codebook (vq_codebook without ema=true)."
-    )
-  return cfg
-
-
-def stage1_config(config) -> ml_collections.ConfigDict:
-  """The resolved config of the stage-1 run of `config.model.stage1_workdir` (checked)."""
-  return _stage1_config(_stage1_dir(config))
-
-
-@functools.lru_cache(maxsize=4)
-def _stage1_arrays(workdir: str, step: int | None) -> dict[str, Any]:
-  from flowvq_jax.train import checkpoint  # noqa: PLC0415
-
-  try:
-    arrays = checkpoint.load_arrays(os.path.join(workdir, "checkpoints"), step)
-  except FileNotFoundError as e:
-    raise ConfigError(
-      f"model.stage1_workdir {workdir}: {e} Train stage 1 there first (configs/vq_codebook.py)."
-    ) from None
-  return arrays["params"]
-
-
-def load_stage1(config) -> dict[str, Any]:
-  """`{'ae': autoencoder params, 'disc': PatchGAN params}` (numpy) of the stage-1 checkpoint."""
-  wd = _stage1_dir(config)
-  _stage1_config(wd)
-  step = config.model.get("stage1_step")
-  return _stage1_arrays(wd, None if step is None or int(step) < 0 else int(step))
-
-
-def identities_seen_by_stage1(config, split: str = "test") -> list[int]:
-  """The identities of `split` (this run's in-memory clips) that the stage-1 run trained on.
-
-  Both stages number in-memory world identities the same way (`clip_layout.split_identities`:
-  consecutive train, validation, test blocks), so a stage 1 with more training identities than
-  this run's train + validation blocks has seen this run's "held-out" faces, and their scores
-  measure reconstruction of trained faces. Empty when either stage reads TFDS splits or the two
-  use different world seeds (different faces).
-  """
-  s1 = stage1_config(config).data
-  d = config.data
-  if d.source != "memory" or s1.get("source") != "memory":
-    return []
-  if int(s1.memory.world_seed) != int(d.memory.world_seed):
-    return []
-  trained = clip_layout.split_identities(s1.memory.identities)["train"]
-  held_out = clip_layout.split_identities(d.memory.identities)[split_name(split)]
-  return [i for i in held_out if i in trained]
-
-
-def frozen_stage1(config, arrays: dict[str, Any]) -> dict[str, Any]:
-  """The frozen stage-1 autoencoder params of a loaded stage-2 checkpoint (numpy).
-
-  A checkpoint keeps them in `extra['stage1']`; a params export that leaves `extra` out
-  (`launch.export --items params`, 53 MB smaller at 128 px) reads them from the stage-1 run of
-  `config.model.stage1_workdir` (a workdir or its export) instead.
-  """
-  if "extra" in arrays:
-    return arrays["extra"]["stage1"]
-  return load_stage1(config)["ae"]
-
-
-def generator_config(config, stage1_model=None) -> ml_collections.ConfigDict:
-  """The `flowvq_jax.models.vq.query` config (`image_size`, `stage1`, `model`, `loss`) of a task
-  config.
-
-  `stage1_model` defaults to the stage-1 run's `model` config.
-  """
-  if stage1_model is None:
-    stage1_model = stage1_config(config).model
-  model = {k: v for k, v in config.model.to_dict().items() if k not in TASK_MODEL_FIELDS}
-  return ml_collections.ConfigDict(
-    {
-      "image_size": int(config.image_size),
-      "stage1": stage1_model.to_dict() if hasattr(stage1_model, "to_dict") else dict(stage1_model),
-      "model": model,
-      "loss": config.loss.to_dict(),
-    }
-  )
-
-
-def make_generator(config, stage1_model=None) -> query.CodeQueryGenerator:
-  try:
-    return query.CodeQueryGenerator.from_config(generator_config(config, stage1_model))
-  except ValueError as e:
-    if isinstance(e, ConfigError):
-      raise
-    raise ConfigError(f"Bad stage-2 config: {e}") from e
+from flowvq_jax.world.tables import JAW
 
 
 def adversarial(config) -> bool:
   return float(config.loss.adv_weight) > 0
-
-
-def make_discriminator(config):
-  return disc_lib.make_discriminator(stage1_config(config).discriminator)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -203,35 +69,14 @@ def make_discriminator(config):
 
 
 def clip_source(data_cfg, split: str):
-  """`(random-access clips of split, CoeffStats of the train split)`; clips hold `frames`,
-  `landmarks`, `exp`, `pose`, `identity`."""
-  split = split_name(split)
-  if data_cfg.source == "memory":
-    train = vq_codebook.memory_source(data_cfg.memory, "train", render_frames=False)
-    stats = coeffs_lib.compute_stats((c["exp"], c["pose"]) for c in train)
-    return vq_codebook.memory_source(data_cfg.memory, split), stats
-  if data_cfg.source == "tfds":
-    from flowvq_jax.data import builders  # noqa: PLC0415
-
-    data_dir = os.path.expanduser(str(data_cfg.data_dir))
-    builder = builders.get_builder(str(data_cfg.name), data_dir)
-    if not builder.is_prepared():
-      raise ConfigError(
-        f"{data_cfg.name} is not prepared in {data_dir}; run `python -m launch.prepare_data "
-        f"--dataset {data_cfg.name} --data_dir {data_dir}` (or use data.source='memory')."
-      )
-    sources = builders.sources(builder, with_frames=True)
-    if split not in sources:
-      raise ConfigError(f"{data_cfg.name} has no split {split!r} (has {sorted(sources)}).")
-    return sources[split], builders.load_stats(builder)
-  raise ConfigError(f"data.source={data_cfg.source!r}; choose 'tfds' or 'memory'.")
+  """The clips of `split` with frames, without audio (`flowvq_jax.data.sources`)."""
+  return sources.clip_source(data_cfg, split, audio=False)
 
 
-def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-  """uint8 [N, H, W, 3] -> [N, size, size, 3] (area averaging; a no-op at the same size)."""
-  if frames.shape[1:3] == (size, size):
-    return frames
-  return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+def statistics(config):
+  """The `CoeffStats` this run normalises with (None when `data.normalize` is false); the trainer
+  writes them into the workdir, where inference and evaluation read them."""
+  return sources.train_stats(config.data) if config.data.get("normalize", True) else None
 
 
 def clip_windows(clip, stats: coeffs_lib.CoeffStats | None, k: int):
@@ -275,14 +120,15 @@ class PickPairs(grain.transforms.RandomMap):
       src = np.zeros((self.n,), np.int64)
     exp_w, pose_w = clip_windows(clip, self.stats, self.window)
     scale = self.size / frames.shape[2]
-    to_float = lambda idx: resize_frames(frames[idx].astype(np.uint8), self.size).astype(np.float32)
+    resize = lambda idx: transforms.resize_frames(frames[idx].astype(np.uint8), self.size)
+    to_float = lambda idx: resize(idx).astype(np.float32)
     return {
       "source": to_float(src) / 127.5 - 1.0,
       "target": to_float(tgt) / 127.5 - 1.0,
       "exp": exp_w[tgt],
       "pose": pose_w[tgt],
       "landmarks": np.asarray(clip["landmarks"], np.float32)[tgt] * scale,
-      "jaw": np.asarray(clip["exp"], np.float32)[tgt, JAW_OPEN],
+      "jaw": np.asarray(clip["exp"], np.float32)[tgt, JAW],
       "identity": np.full((self.n,), int(clip["identity"]), np.int32),
     }
 
@@ -291,9 +137,8 @@ def make_data(config, split: str, *, process_index: int, process_count: int, see
   """grain iterator of this process's batches (module doc); `train` is infinite."""
   cfg = config.data
   local, k = vq_codebook.local_batch_layout(cfg, process_count)
-  source, stats = clip_source(cfg, split)
-  stats = stats if cfg.get("normalize", True) else None
-  train = split_name(split) == "train"
+  source, stats = clip_source(cfg, split), statistics(config)
+  train = clip_layout.split_name(split) == "train"
   pick = PickPairs(k, int(config.image_size), int(config.model.window), stats, random=train)
   return vq_codebook.clip_batches(
     source, pick, cfg, split, local, k,

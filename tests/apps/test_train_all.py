@@ -7,6 +7,7 @@ import os
 import pytest
 
 from flowvq_jax import stages
+from flowvq_jax.apps import train_all
 from flowvq_jax.core.config import ConfigError
 
 
@@ -28,7 +29,7 @@ def test_bad_specs_are_named(tmp_path):
     str(tmp_path), {s: "tiny" for s in stages.STAGES}, {"poseflow": {"train.stpes": 3}}
   )
   with pytest.raises(ConfigError, match="poseflow"):
-    stages.train_stages(specs, log=lambda _: None)
+    train_all.train_stages(specs, log=lambda _: None)
   assert not os.path.exists(tmp_path / "expflow")  # nothing trained before the typo is found
 
 
@@ -38,12 +39,12 @@ def test_finished_stages_are_skipped(tiny_checkpoints):
     {s: "tiny" for s in stages.STAGES},
     {s: {"train.steps": 4} for s in stages.STAGES},
   )
-  assert all(stages.is_trained(s) for s in specs)
+  assert all(train_all.is_trained(s) for s in specs)
   logs = []
-  out = stages.train_stages(specs, log=logs.append)
+  out = train_all.train_stages(specs, log=logs.append)
   assert all(v == {"status": "already trained"} for v in out.values())
   assert len(logs) == 4
   longer = stages.stage_specs(
     tiny_checkpoints, {s: "tiny" for s in stages.STAGES}, {"expflow": {"train.steps": 5}}
   )
-  assert not stages.is_trained(longer[0])
+  assert not train_all.is_trained(longer[0])

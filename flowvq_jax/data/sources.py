@@ -1,0 +1,81 @@
+"""The one clip source: the clips of a split, from a prepared TFDS dataset or made in memory.
+
+Every stage reads its data through `clip_source(data_cfg, split)`, with `data_cfg` a config's
+`data` block:
+
+  source     'tfds': a prepared dataset `name` in `data_dir` (`python -m launch.prepare_data`);
+             'memory': synthetic-world clips generated in this process (`memory`: the sizes of a
+             `synthetic_talking_faces` config, laid out by `flowvq_jax.data.clip_layout`, so the
+             clips equal the records of a builder config of the same sizes;
+             `flowvq_jax.data.world_clips`).
+  memory     world_seed, seconds, identities, clips_per_identity, utterances, and optionally
+             resolution (default 64) and workers (processes rendering clips; < 0: all cores).
+
+A clip is the example dict the `synthetic_talking_faces` builder writes
+(`world_clips.world_example`):
+
+  frames uint8 [T, H, W, 3]   exp float32 [T, 64]   pose float32 [T, 6]
+  landmarks float32 [T, 68, 2]   audio float32 [T * 640]   mel float32 [4T, 80]
+  emotion, intensity, identity, utterance (int), clip_id (str)
+
+`frames=False` leaves the frames out (empty `[T, 0, 0, 3]` in memory, undecoded from TFDS: a
+fraction of the time and memory, for the flows and for statistics); `audio=False` leaves audio
+and mel out of in-memory clips (the VQ stages do not read them).
+"""
+
+from __future__ import annotations
+
+import os
+
+from flowvq_jax.core.config import ConfigError
+from flowvq_jax.data import clip_layout, world_clips
+from flowvq_jax.data import coeffs as coeffs_lib
+
+SOURCES = ("memory", "tfds")
+
+
+def _builder(data_cfg):
+  from flowvq_jax.data import builders  # noqa: PLC0415  (TFDS: imported only for 'tfds' sources)
+
+  data_dir = os.path.expanduser(str(data_cfg.data_dir))
+  builder = builders.get_builder(str(data_cfg.name), data_dir)
+  if not builder.is_prepared():
+    raise ConfigError(
+      f"{data_cfg.name} is not prepared in {data_dir}; run `python -m launch.prepare_data "
+      f"--dataset {data_cfg.name} --data_dir {data_dir}` (or use data.source='memory')."
+    )
+  return builder
+
+
+def tfds_clips(data_cfg, split: str, *, frames: bool = True, audio: bool = True):
+  """A random-access split of a prepared TFDS dataset; what is left out is not decoded."""
+  import tensorflow_datasets as tfds  # noqa: PLC0415  (TFDS: imported only for 'tfds' sources)
+
+  builder = _builder(data_cfg)
+  skip = () if frames else ("frames", "landmarks")
+  skip += () if audio else ("audio", "mel")
+  decoders = {k: tfds.decode.SkipDecoding() for k in skip if k in builder.info.features}
+  sources = builder.as_data_source(decoders=decoders or None)
+  split = clip_layout.split_name(split)
+  if split not in sources:
+    raise ConfigError(f"{data_cfg.name} has no split {split!r} (has {sorted(sources)}).")
+  return sources[split]
+
+
+def clip_source(data_cfg, split: str, *, frames: bool = True, audio: bool = True):
+  """The clips of `split` of a config's `data` block (module docstring)."""
+  if data_cfg.source == "memory":
+    return world_clips.memory_clips(data_cfg.memory, split, frames=frames, audio=audio)
+  if data_cfg.source == "tfds":
+    return tfds_clips(data_cfg, split, frames=frames, audio=audio)
+  raise ConfigError(f"data.source={data_cfg.source!r}; choose one of {SOURCES}.")
+
+
+def train_stats(data_cfg) -> coeffs_lib.CoeffStats:
+  """Normalisation statistics of exp and pose over the train split of `data_cfg`."""
+  if data_cfg.source == "tfds":
+    from flowvq_jax.data import builders  # noqa: PLC0415  (TFDS: imported only for 'tfds')
+
+    return builders.load_stats(_builder(data_cfg))
+  train = clip_source(data_cfg, "train", frames=False, audio=False)
+  return coeffs_lib.compute_stats((c["exp"], c["pose"]) for c in train)
