@@ -12,20 +12,16 @@ from typing import Any
 import ml_collections
 
 
+def new_config(task: str, **fields: Any) -> ml_collections.ConfigDict:
+  """A run's config: `seed` 0, the task module (`flowvq_jax/train/tasks/<task>.py`) and `fields`."""
+  return ml_collections.ConfigDict({"seed": 0, "task": task, **fields})
+
+
 def optimizer(
-  *,
-  name: str,
-  lr: float,
-  warmup_steps: int,
-  b1: float,
-  b2: float,
-  schedule: str = "cosine",
-  end_lr_factor: float = 0.1,
-  weight_decay: float = 0.0,
-  grad_clip_norm: float = 1.0,
-  eps: float = 1e-8,
-  groups: dict[str, dict[str, Any]] | None = None,
-) -> ml_collections.ConfigDict:
+  *, name: str, lr: float, warmup_steps: int, b1: float, b2: float, schedule: str = "cosine",
+  end_lr_factor: float = 0.1, weight_decay: float = 0.0, grad_clip_norm: float = 1.0,
+  eps: float = 1e-8, groups: dict[str, dict[str, Any]] | None = None,
+) -> ml_collections.ConfigDict:  # fmt: skip
   """`config.optimizer` (flowvq_jax/train/optim.py): `groups` are per-param-group overrides."""
   return ml_collections.ConfigDict(
     {
@@ -92,13 +88,25 @@ def set_mesh(
   return c
 
 
-def vq_memory(variant: str, **overrides: Any) -> ml_collections.ConfigDict:
-  """In-memory world clips of the VQ stages (`flowvq_jax.data.sources`): `tiny` (32 px, a few
-  short clips) or the layout of synthetic_talking_faces/small (128 px)."""
+def vq_data(variant: str, name: str, memory: bool) -> ml_collections.ConfigDict:
+  """`config.data`'s source of the VQ stages (`flowvq_jax.data.sources`): the TFDS dataset
+  `name`, or in-memory world clips (`memory`, always for `tiny` and `synthetic_wide`): `tiny`'s
+  few short 32 px clips, `synthetic_wide`'s 1000 training identities x 2 clips (4 / 48 held out,
+  rendered by every core), else the layout of synthetic_talking_faces/small (128 px)."""
   if variant == "tiny":
-    kw = dict(resolution=32, seconds=0.4, identities=(3, 1, 1), clips_per_identity=4,
-              utterances=(4, 2, 2))  # fmt: skip
+    mem = dict(resolution=32, seconds=0.4, identities=(3, 1, 1), clips_per_identity=4,
+               utterances=(4, 2, 2), workers=0)  # fmt: skip
   else:
-    kw = dict(resolution=128, seconds=3.0, identities=(12, 2, 2), clips_per_identity=16,
-              utterances=(40, 8, 8))  # fmt: skip
-  return ml_collections.ConfigDict({"world_seed": 0, "workers": 0, **kw, **overrides})
+    mem = dict(resolution=128, seconds=3.0, identities=(12, 2, 2), clips_per_identity=16,
+               utterances=(40, 8, 8), workers=0)  # fmt: skip
+  if variant == "synthetic_wide":
+    mem.update(identities=(1000, 4, 48), clips_per_identity=2, workers=-1)
+  in_memory = memory or variant in ("tiny", "synthetic_wide")
+  return ml_collections.ConfigDict(
+    {
+      "source": "memory" if in_memory else "tfds",
+      "name": name,
+      "data_dir": "~/flowvq_data",
+      "memory": ml_collections.ConfigDict({"world_seed": 0, **mem}),
+    }
+  )

@@ -44,9 +44,7 @@ def base_config(kind: str, arg: str | None):
   wide = v == "synthetic_wide"  # the `synthetic` flow, emotion in context, 48 identities
   size = {"tiny": "tiny", "synthetic": "synthetic", "synthetic_wide": "synthetic",
           "moglow_size": "moglow"}.get(v, "moglow")  # fmt: skip
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.task = "flow"
+  c = common.new_config("flow")
   c.model = default_config(kind, size)
   if v == "moglow_size":
     # MoGlow's conditioning: 5 previous frames + 26 audio frames of 64 features

@@ -26,9 +26,7 @@ from flowvq_jax.core.config import parse_arg
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   arg = parse_arg(arg, variants=("default", "tiny"), fsdp=False, ema=0.0)
   tiny = arg.variant == "tiny"
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.task = "toy"
+  c = common.new_config("toy")
 
   c.data = ml_collections.ConfigDict()
   c.data.seed = 1234  # fixes the synthetic arrays (the run's `seed` fixes order and init)

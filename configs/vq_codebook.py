@@ -64,13 +64,9 @@ VARIANTS = ("tiny", "synthetic", "synthetic_wide", "ffhq_mead", "taming_faceshq"
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   arg = parse_arg(arg, variants=VARIANTS, memory=False, bf16=False, lpips="")
   v = arg.variant
-  tiny = v == "tiny"
-  wide = v == "synthetic_wide"
+  tiny, wide = v == "tiny", v == "synthetic_wide"
   vq = autoencoder.default_config("synthetic" if wide else v)
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.task = "vq_codebook"
-  c.image_size = vq.image_size
+  c = common.new_config("vq_codebook", image_size=vq.image_size)
   c.model = vq.model
   c.discriminator = vq.discriminator
   c.loss = vq.loss
@@ -80,18 +76,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg.lpips:
     c.loss.perceptual_weights = arg.lpips
 
-  c.data = ml_collections.ConfigDict()
-  c.data.source = "memory" if (tiny or wide or arg.memory) else "tfds"
-  c.data.name = {
+  name = {
     "tiny": "synthetic_talking_faces/tiny",
     "ffhq_mead": "mead/res256",
     "taming_faceshq": "mead/res256",
   }.get(v, "synthetic_talking_faces/small")
-  c.data.data_dir = "~/flowvq_data"
-  if wide:
-    c.data.memory = common.vq_memory(v, identities=(1000, 4, 48), clips_per_identity=2, workers=-1)
-  else:
-    c.data.memory = common.vq_memory(v)
+  c.data = common.vq_data(v, name, memory=arg.memory)
   c.data.batch_size = {"synthetic_wide": 16, "taming_faceshq": 2}.get(v, 8)
   c.data.frames_per_clip = {"synthetic_wide": 4, "taming_faceshq": 1}.get(v, 2)
   c.data.num_threads = 8 if wide else 2

@@ -84,13 +84,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     memory=False, bf16=False, lpips="", source_codes=True, copy_warp=False,
   )  # fmt: skip
   v = arg.variant
-  tiny = v == "tiny"
-  wide = v == "synthetic_wide"
+  tiny, wide = v == "tiny", v == "synthetic_wide"
   base = query.default_config("synthetic" if wide else v)
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.task = "vq_query"
-  c.image_size = base.image_size
+  c = common.new_config("vq_query", image_size=base.image_size)
   c.model = base.model
   c.model.stage1_workdir = arg.stage1
   c.model.stage1_step = -1  # -1: the latest checkpoint of the stage-1 run
@@ -110,18 +106,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if wide:
     c.loss.adv_weight = 0.0  # the wide stage 1 trains no critic
 
-  c.data = ml_collections.ConfigDict()
-  c.data.source = "memory" if (tiny or wide or arg.memory) else "tfds"
-  c.data.name = {
-    "tiny": "synthetic_talking_faces/tiny",
-    "mead": "mead/res256",
-    "hdtf": "hdtf/res256",
-  }.get(v, "synthetic_talking_faces/small")
-  c.data.data_dir = "~/flowvq_data"
-  if wide:
-    c.data.memory = common.vq_memory(v, identities=(1000, 4, 48), clips_per_identity=2, workers=-1)
-  else:
-    c.data.memory = common.vq_memory(v)
+  world = "synthetic_talking_faces/" + ("tiny" if tiny else "small")
+  name = {"mead": "mead/res256", "hdtf": "hdtf/res256"}.get(v, world)
+  c.data = common.vq_data(v, name, memory=arg.memory)
   c.data.normalize = True
   c.data.batch_size = 4 if tiny else 8
   c.data.frames_per_clip = 2

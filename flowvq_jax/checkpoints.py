@@ -118,15 +118,11 @@ def latest_step(directory: str) -> int | None:
   return steps[-1] if steps else None
 
 
-def load_run(workdir: str, task: str, launch_hint: str, step: int | None = None):
-  """`(config, arrays, step)` of a finished or running training workdir of `task`.
-
-  `config` is the run's resolved config (`config.json`), `arrays` its checkpoint at `step`
-  (default: the latest) as numpy arrays (see `load_arrays`).
+def read_config(workdir: str, task: str, launch_hint: str) -> ml_collections.ConfigDict:
+  """The resolved config (`config.json`) of a run of `task`.
 
   Raises:
-    FileNotFoundError: no such workdir, no config.json (`launch_hint` says how one is made),
-      or no checkpoint.
+    FileNotFoundError: no such workdir, or no config.json (`launch_hint` says how one is made).
     ValueError: the workdir trained another task.
   """
   if not os.path.isdir(workdir):
@@ -140,6 +136,21 @@ def load_run(workdir: str, task: str, launch_hint: str, step: int | None = None)
     config = ml_collections.ConfigDict(json.load(f))
   if str(config.get("task", "")).rsplit(".", 1)[-1] != task:
     raise ValueError(f"{workdir} trained task {config.get('task')!r}, not {task}.")
+  return config
+
+
+def load_run(workdir: str, task: str, launch_hint: str, step: int | None = None):
+  """`(config, arrays, step)` of a finished or running training workdir of `task`.
+
+  `config` is the run's resolved config (`config.json`), `arrays` its checkpoint at `step`
+  (default: the latest) as numpy arrays (see `load_arrays`).
+
+  Raises:
+    FileNotFoundError: no such workdir, no config.json (`launch_hint` says how one is made),
+      or no checkpoint.
+    ValueError: the workdir trained another task.
+  """
+  config = read_config(workdir, task, launch_hint)
   ckpt_dir = os.path.join(workdir, "checkpoints")
   step = latest_step(ckpt_dir) if step is None else step
   if step is None:

@@ -196,19 +196,6 @@ def moglow_rows(quick: bool = False, repeats: int = 3) -> list[dict[str, Any]]:
   ]
 
 
-def format_rows(rows: list[dict[str, Any]]) -> str:
-  """A markdown table of `run`'s rows."""
-  cols = ("kind", "config", "params", "compile_s", "sample_s", "sample_s_batch8", "train_step_s")
-  lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-  for r in rows:
-    cells = []
-    for c in cols:
-      v = r.get(c, "")
-      cells.append(f"{v:.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else v)
-    lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-  return "\n".join(lines) + "\n"
-
-
 # ------------------------------------------------------------------------------------------------
 # launch.benchmark sections: sample, scan_vs_loop, growth.
 

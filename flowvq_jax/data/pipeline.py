@@ -39,10 +39,6 @@ from flowvq_jax.data import coeffs as coeffs_lib
 _SCALARS = ("emotion", "intensity", "identity")
 
 
-def _as_str(x: Any) -> str:
-  return x.decode() if isinstance(x, bytes) else str(x)
-
-
 class ClipWindow(grain.transforms.RandomMap):
   """Cuts a window of `window` frames out of a clip; random start, or the centre if eval."""
 

@@ -49,7 +49,7 @@ from flowvq_jax import checkpoints
 from flowvq_jax import stages as stages_lib
 from flowvq_jax.core import config as config_lib
 from flowvq_jax.data import sources
-from flowvq_jax.eval import fcg, report, table
+from flowvq_jax.eval import fcg, report, table, table_data
 from flowvq_jax.eval import query as query_eval
 from flowvq_jax.eval.metrics import NotComputed
 from flowvq_jax.stages import vq_query as query_stage
@@ -105,34 +105,6 @@ HIGHER_IS_BETTER = {
   "code_accuracy": True, "code_accuracy_changed": True, "l1": False, "m_lmd": False,
   "f_lmd": False,
 }  # fmt: skip
-
-
-def add_flags(parser: argparse.ArgumentParser) -> None:
-  g = parser.add_argument_group("--ablation")
-  g.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="member configs")
-  g.add_argument("--ablation_steps", type=int, default=0, help="training steps (0: config's)")
-  g.add_argument("--stage1", default=None, help="a trained vq_codebook run for the query members")
-  g.add_argument(
-    "--stages", default="expflow,vq_query", help="which sweeps: expflow, vq_query or both"
-  )
-  g.add_argument(
-    "--ablation_seeds", type=int, default=1, help="seeds per member (mean, std over them)"
-  )
-  g.add_argument(
-    "--ablation_members",
-    default="",
-    metavar="NAMES",
-    help="train and score only these members (comma-separated; a table row's name or its end, "
-    "e.g. --ablation_members=full,-C); default: all",
-  )
-  g.add_argument(
-    "--query_override",
-    action="append",
-    default=[],
-    metavar="KEY=VALUE",
-    help="config override for every code-query member (repeatable), e.g. "
-    "data.memory.identities=(1000,4,48) to match a --stage1 run's identities",
-  )
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:
@@ -328,7 +300,7 @@ def _run_ablation(
     base = _config(spec, over)
     if base.data.source == "tfds":  # fail before any training when the data is not prepared
 
-      table.check_dataset(str(base.data.name), str(base.data.data_dir), hint="")
+      table_data.check_dataset(str(base.data.name), str(base.data.data_dir), hint="")
     extra = {**over, **_short_run(steps, base.train.steps, base.train.log_every)}
     members += _members("expflow", spec, root, extra)
   train_stage1 = None  # (spec, overrides) when this command trains the stage-1 codebook

@@ -46,24 +46,6 @@ from flowvq_jax.world.tables import JAW
 TARGETS = {"psnr": 28.0, "ssim": 0.90, "code_usage": 0.5}
 
 
-def add_flags(parser: argparse.ArgumentParser) -> None:
-  g = parser.add_argument_group("vq (stage-1 codebook)")
-  g.add_argument("--workdir", required=True, help="training workdir of configs/vq_codebook.py")
-  g.add_argument("--out", required=True, help="output directory (JSON, PNG, tensorboard/)")
-  g.add_argument("--data_dir", default=None, help="TFDS data dir (overrides the run's config)")
-  g.add_argument(
-    "--source", default=None, choices=("tfds", "memory"), help="clip source (default: the run's)"
-  )
-  g.add_argument("--split", default="test", help="train, validation or test (default: test)")
-  g.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-  g.add_argument("--batch_size", type=int, default=16)
-  g.add_argument("--frame_stride", type=int, default=1, help="evaluate every n-th frame")
-  g.add_argument("--max_frames", type=int, default=0, help="stop after this many (0: all)")
-  g.add_argument("--jaw_threshold", type=float, default=0.4)
-  g.add_argument("--grid", type=int, default=8, help="clips shown in the image grid")
-  g.add_argument("--use_ema", action="store_true", help="evaluate the EMA params if saved")
-
-
 def load_run(workdir: str, step: int | None = None, use_ema: bool = False):
   """`(config, params, extra, step)` of a vq_codebook run (`flowvq_jax.stages.vq_codebook`)."""
   run = codebook_stage.load(workdir, step, use_ema)
@@ -235,16 +217,9 @@ def run(args: argparse.Namespace) -> int:
       config.data.source = args.source
   source = sources.clip_source(config.data, args.split, audio=False)
   result, grid = evaluate(
-    config,
-    params,
-    extra,
-    source,
-    batch_size=args.batch_size,
-    frame_stride=args.frame_stride,
-    max_frames=args.max_frames,
-    jaw_threshold=args.jaw_threshold,
-    grid=args.grid,
-  )
+    config, params, extra, source, batch_size=args.batch_size, frame_stride=args.frame_stride,
+    max_frames=args.max_frames, jaw_threshold=args.jaw_threshold, grid=args.grid,
+  )  # fmt: skip
   result = {
     "workdir": os.path.abspath(args.workdir),
     "step": step,

@@ -61,23 +61,6 @@ TARGETS = {
 }
 
 
-def add_flags(parser: argparse.ArgumentParser) -> None:
-  g = parser.add_argument_group("fcg (ExpFlow + PoseFlow)")
-  g.add_argument("--expflow", required=True, help="training workdir of configs/expflow.py")
-  g.add_argument("--poseflow", required=True, help="training workdir of configs/poseflow.py")
-  g.add_argument("--out", required=True, help="output directory (JSON, markdown)")
-  g.add_argument("--data_dir", default=None, help="TFDS data dir (overrides the runs' configs)")
-  g.add_argument("--split", default="test", help="train, validation or test (default: test)")
-  g.add_argument("--num_clips", type=int, default=0, help="clips evaluated, evenly spread (0: all)")
-  g.add_argument("--seeds", type=int, default=5, help="samples per clip (diversity needs >= 2)")
-  g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-  g.add_argument(
-    "--nll_runs", default="", help="NAME=WORKDIR,... : extra runs for the held-out NLL table"
-  )
-  g.add_argument("--classifier_steps", type=int, default=400)
-  g.add_argument("--window", type=int, default=25, help="classifier window in frames")
-
-
 # ------------------------------------------------------------------------------------------------
 # Loading.
 
@@ -286,15 +269,9 @@ def run(args: argparse.Namespace) -> int:
   pose_run = load_run(args.poseflow, args.data_dir)
   exp_step, pose_step = exp_run.step, pose_run.step
   out = evaluate(
-    exp_run,
-    pose_run,
-    split=args.split,
-    num_clips=args.num_clips,
-    seeds=args.seeds,
-    temperature=args.temperature,
-    classifier_steps=args.classifier_steps,
-    window=args.window,
-  )
+    exp_run, pose_run, split=args.split, num_clips=args.num_clips, seeds=args.seeds,
+    temperature=args.temperature, classifier_steps=args.classifier_steps, window=args.window,
+  )  # fmt: skip
   m = out["metrics"]
   nll = {}
   for name, path in nll_runs.items():

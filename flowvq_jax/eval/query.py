@@ -65,32 +65,10 @@ from PIL import Image
 from flowvq_jax.data import clip_layout, sources, transforms, world_clips
 from flowvq_jax.eval import metrics, report
 from flowvq_jax.eval.instruments import landmarks as lm
-from flowvq_jax.models.vq import query
+from flowvq_jax.models.vq import query_loss
 from flowvq_jax.stages import vq_query as query_stage
 from flowvq_jax.train.tasks import vq_query as task
 from flowvq_jax.world.tables import JAW
-
-
-def add_flags(parser: argparse.ArgumentParser) -> None:
-  g = parser.add_argument_group("query (stage-2 code query)")
-  g.add_argument("--workdir", required=True, help="training workdir of configs/vq_query.py")
-  g.add_argument("--out", required=True, help="output directory (JSON, markdown, PNG)")
-  g.add_argument("--stage1_workdir", default=None, help="the stage-1 run (default: the config's)")
-  g.add_argument("--data_dir", default=None, help="TFDS data dir (overrides the run's config)")
-  g.add_argument(
-    "--source", default=None, choices=("tfds", "memory"), help="clip source (default: the run's)"
-  )
-  g.add_argument("--split", default="test", help="train, validation or test (default: test)")
-  g.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-  g.add_argument("--batch_size", type=int, default=16)
-  g.add_argument("--frame_stride", type=int, default=1, help="evaluate every n-th frame")
-  g.add_argument("--max_clips", type=int, default=0, help="evaluate the first n clips (0: all)")
-  g.add_argument("--fidelity", type=float, default=None, help="w in [0, 1] (default: config)")
-  g.add_argument("--jaw_threshold", type=float, default=0.4)
-  g.add_argument("--landmarks", default=None, help="a saved landmark regressor (.msgpack)")
-  g.add_argument("--landmark_steps", type=int, default=400, help="regressor training steps")
-  g.add_argument("--landmark_frames", type=int, default=2048, help="train-split frames for it")
-  g.add_argument("--grid", type=int, default=8, help="clips shown in the image grid")
 
 
 def load_run(
@@ -184,12 +162,12 @@ def evaluate(
   @jax.jit
   def render_fn(source_img, exp, pose, target):
     out = gen.apply(params, stage1_params, source_img, exp, pose, fidelity=fidelity, mode="hard")
-    codes = query.target_indices(gen, stage1_params, target)
+    codes = query_loss.target_indices(gen, stage1_params, target)
     recon = gen.stage1.apply(
       {"params": stage1_params}, codes, method=type(gen.stage1).decode_from_indices
     ).astype(jnp.float32)
     acc = jnp.mean(out["indices"] == codes, axis=(1, 2))
-    changed = query.changed_tokens(gen, stage1_params, out, source_img, codes)  # [B, h, w]
+    changed = query_loss.changed_tokens(gen, stage1_params, out, source_img, codes)  # [B, h, w]
     counts = jnp.stack(
       [jnp.sum(changed & (out["indices"] == codes), axis=(1, 2)), jnp.sum(changed, axis=(1, 2))], -1
     )  # [B, 2]: correct changed tokens, changed tokens

@@ -5,6 +5,7 @@ streamed into video files (`generate_to_dir`).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import sys
 import time
@@ -40,10 +41,11 @@ from flowvq_jax.models.vq.renderer import to_model_image
 MAX_REFERENCE_FRAMES = 750  # emotion_ref: the first 30 s of a reference clip are encoded.
 WORLD_REFERENCE_SECONDS = 4.0  # length of a `world:...` reference clip.
 DEFAULT_CHUNK_FRAMES = 250  # frames rendered (and held) per block when streaming: 10 s.
-GENERATE_OPTIONS = (
-  "emotion", "intensity", "emotion_ref", "pose", "blink", "temperature", "num_samples", "seed",
-  "fidelity", "crop",
-)  # fmt: skip
+# The options of `generate` / `prepare` and their defaults: `check_options`'s keyword arguments.
+OPTION_DEFAULTS = {
+  k: p.default for k, p in inspect.signature(check_options).parameters.items()
+}
+GENERATE_OPTIONS = tuple(OPTION_DEFAULTS)
 
 
 def reference_latent(
@@ -140,26 +142,14 @@ def sample_seeds(seed: int, num_samples: int) -> tuple[list[int], list[int]]:
   return exp, pose
 
 
-def prepare(
-  talker: Talker,
-  audio: Any,
-  image: Any,
-  *,
-  emotion: Any = "neutral",
-  intensity: float = 3.0,
-  emotion_ref: Any = None,
-  pose: Any = "sampled",
-  blink: bool = True,
-  temperature: float = 1.0,
-  num_samples: int = 1,
-  seed: int = 0,
-  crop: str = "auto",
-) -> Prepared:
-  """Loads the inputs and samples the coefficients (see `generate` for the arguments)."""
-  check_options(
-    emotion=emotion, intensity=intensity, emotion_ref=emotion_ref, pose=pose, blink=blink,
-    temperature=temperature, num_samples=num_samples, seed=seed, crop=crop,
-  )  # fmt: skip
+def prepare(talker: Talker, audio: Any, image: Any, **options: Any) -> Prepared:
+  """Loads the inputs and samples the coefficients. `options`: the keyword arguments of
+  `generate` (`fidelity` is the renderer's and ignored here), checked by `check_options`."""
+  check_options(**options)
+  o = {**OPTION_DEFAULTS, **options}
+  emotion, intensity, emotion_ref, pose = o["emotion"], o["intensity"], o["emotion_ref"], o["pose"]
+  blink, temperature, num_samples, seed = o["blink"], o["temperature"], o["num_samples"], o["seed"]
+  crop = o["crop"]
   if not blink and not is_world_layout(talker.configs["expflow"]):
     raise ValueError(
       "blink=False holds the synthetic world's blink dimension (flowvq_jax.world.EXP_TABLE); "

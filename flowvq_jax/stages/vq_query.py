@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any
 
@@ -48,24 +47,14 @@ def _stage1_dir(config) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _stage1_config(workdir: str) -> ml_collections.ConfigDict:
-  if not os.path.isdir(workdir):
-    raise ConfigError(f"model.stage1_workdir {workdir} does not exist.")
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise ConfigError(
-      f"model.stage1_workdir {workdir} has no config.json: not a training workdir of "
-      "configs/vq_codebook.py."
-    )
-  with open(path) as f:
-    cfg = ml_collections.ConfigDict(json.load(f))
-  if not str(cfg.get("task", "")).endswith("vq_codebook"):
-    raise ConfigError(
-      f"model.stage1_workdir {workdir} trained task {cfg.get('task')!r}, not vq_codebook."
-    )
+  try:
+    cfg = checkpoints.read_config(workdir, "vq_codebook", "configs/vq_codebook.py")
+  except (FileNotFoundError, ValueError) as e:
+    raise ConfigError(f"model.stage1_workdir: {e}") from None
   if cfg.model.get("use_ema", False):
     raise ConfigError(
       f"The stage-1 run {workdir} uses an EMA codebook (model.use_ema), which lives outside its "
-      "params; stage 2 needs a gradient-trained codebook (vq_codebook without ema=true)."
+      "params; stage 2 needs a gradient-trained codebook (model.use_ema=false)."
     )
   return cfg
 

@@ -1,12 +1,12 @@
 """Optimizer and learning-rate schedule from `config.optimizer`.
 
 Fields of `config.optimizer` (see docs/training.md):
-  name: 'adamw' | 'adam' | 'sgd' | 'lamb'.
+  name: 'adamw' | 'adam' | 'sgd'.
   lr: peak learning rate.
   warmup_steps: linear warm-up from 0 to `lr`.
   schedule: 'cosine' | 'linear' | 'constant' (after warm-up; decays to `lr * end_lr_factor`).
   end_lr_factor: final learning rate as a fraction of `lr` (default 0).
-  weight_decay: decoupled weight decay (adamw/lamb), applied to params with ndim > 1 only.
+  weight_decay: decoupled weight decay (adamw), applied to params with ndim > 1 only.
   grad_clip_norm: clip the global gradient norm (0 or None: off).
   b1, b2, eps: Adam moments; `momentum` for sgd.
   groups: optional {top-level param key: {field: value}} overriding the fields above for that
@@ -25,7 +25,7 @@ import optax
 
 from flowvq_jax.core.config import ConfigError
 
-_NAMES = ("adamw", "adam", "sgd", "lamb")
+_NAMES = ("adamw", "adam", "sgd")
 _SCHEDULES = ("cosine", "linear", "constant")
 
 
@@ -73,8 +73,6 @@ def _make_one(cfg: Mapping[str, Any], total_steps: int):
     tx = optax.adamw(sched, b1=b1, b2=b2, eps=eps, weight_decay=wd, mask=_decay_mask)
   elif name == "adam":
     tx = optax.adam(sched, b1=b1, b2=b2, eps=eps)
-  elif name == "lamb":
-    tx = optax.lamb(sched, b1=b1, b2=b2, eps=eps, weight_decay=wd, mask=_decay_mask)
   else:
     tx = optax.sgd(sched, momentum=float(_get(cfg, "momentum", 0.0)) or None)
   clip = _get(cfg, "grad_clip_norm", 0.0)

@@ -7,16 +7,8 @@ from flowvq_jax.core import constants
 
 
 def test_emotions_in_mead_order():
-  assert constants.EMOTIONS == (
-    "angry",
-    "contempt",
-    "disgusted",
-    "fear",
-    "happy",
-    "neutral",
-    "sad",
-    "surprised",
-  )
+  mead = "angry contempt disgusted fear happy neutral sad surprised"
+  assert constants.EMOTIONS == tuple(mead.split())
   assert constants.NEUTRAL == 5
   assert constants.SAMPLES_PER_FRAME * constants.FPS == constants.SAMPLE_RATE
   assert constants.HOP_LENGTH * constants.MELS_PER_FRAME == constants.SAMPLES_PER_FRAME

@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from flowvq_jax.eval import metrics, report, table
+from flowvq_jax.data import transforms
+from flowvq_jax.eval import metrics, report, table, table_data
 from launch import evaluate
 
 FAST = ["--classifier_steps", "30", "--landmark_steps", "5", "--landmark_frames", "32"]
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 @pytest.fixture(scope="module")
 def world_data():
-  return table.load_data("world:tiny", max_clips=4, train_frames=32)
+  return table_data.load_data("world:tiny", max_clips=4, train_frames=32)
 
 
 def _finite_or_inf(v) -> bool:
@@ -56,7 +57,7 @@ def test_perfect_generator_scores_like_the_ground_truth(world_data):
 
   def perfect(clip, source, seed):
     del source, seed
-    return {"frames": table.resize_frames(clip["frames"], 32), "exp": clip["exp"],
+    return {"frames": transforms.resize_frames(clip["frames"], 32), "exp": clip["exp"],
             "pose": clip["pose"]}  # fmt: skip
 
   def still(clip, source, seed):  # the source image and the real coefficients
@@ -94,7 +95,7 @@ def test_missing_dlib_gives_a_reason(world_data, monkeypatch):
   monkeypatch.setattr(builtins, "__import__", no_dlib)
   inst = table.build_instruments(world_data, 32, landmarks="dlib", classifier_steps=1)
   assert inst.landmarks is None and "dlib" in inst.landmarks_info
-  gen = lambda c, s, seed: {"frames": table.resize_frames(c["frames"], 32), "exp": c["exp"],
+  gen = lambda c, s, seed: {"frames": transforms.resize_frames(c["frames"], 32), "exp": c["exp"],
                             "pose": c["pose"]}  # fmt: skip
   rows, _ = table.score(world_data.test[:1], gen, inst, image_size=32, seeds=[0])
   assert "dlib" in rows["generated"]["m_lmd"].reason

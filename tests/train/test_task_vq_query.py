@@ -24,7 +24,7 @@ from flowvq_jax.data import clip_layout, sources, transforms, world_clips
 from flowvq_jax.data import coeffs as coeffs_lib
 from flowvq_jax.eval import query as query_eval
 from flowvq_jax.eval import report
-from flowvq_jax.models.vq import query
+from flowvq_jax.models.vq import query_loss
 from flowvq_jax.stages import vq_query as query_stage
 from flowvq_jax.train import export, hyper, trainer
 from flowvq_jax.train.metrics import read_jsonl
@@ -145,7 +145,7 @@ def test_evaluate_writes_json_markdown_and_grid(run, tmp_path, capsys):
   same, hits, changed = [], 0, 0
   for clip in clips[:2]:
     frames = transforms.resize_frames(np.asarray(clip["frames"]).astype(np.uint8), c.image_size)
-    codes = np.asarray(query.target_indices(gen, s1, frames.astype(np.float32) / 127.5 - 1))
+    codes = np.asarray(query_loss.target_indices(gen, s1, frames.astype(np.float32) / 127.5 - 1))
     same.append(np.mean(codes[1:] == codes[:1], axis=(1, 2)))
     exp_w, pose_w = task.clip_windows(clip, stats, config.model.window)
     src = frames[:1].astype(np.float32) / 127.5 - 1

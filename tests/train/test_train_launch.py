@@ -60,19 +60,8 @@ def test_train_cli_error_exit_code_in_a_subprocess():
 
 
 def test_sweep_dry_run_prints_one_command_per_point(capsys, tmp_path):
-  assert (
-    sweep_cli.main(
-      [
-        "--config",
-        "configs/toy.py:tiny",
-        "--workdir_root",
-        str(tmp_path),
-        "--dry_run",
-        "--config.train.steps=50",
-      ]
-    )
-    == 0
-  )
+  dry_run = ["--config", "configs/toy.py:tiny", "--workdir_root", str(tmp_path), "--dry_run"]
+  assert sweep_cli.main([*dry_run, "--config.train.steps=50"]) == 0
   lines = capsys.readouterr().out.strip().splitlines()
   assert len(lines) == 6
   assert all(
@@ -80,19 +69,7 @@ def test_sweep_dry_run_prints_one_command_per_point(capsys, tmp_path):
   )
   assert "--config.optimizer.lr=0.01 --config.model.hidden=64" in lines[-1]
   assert all("--config.train.steps=50" in line for line in lines)
-  assert (
-    sweep_cli.main(
-      [
-        "--config",
-        "configs/toy.py:tiny",
-        "--workdir_root",
-        str(tmp_path),
-        "--dry_run",
-        "--config.train.stpes=5",
-      ]
-    )
-    == 2
-  )
+  assert sweep_cli.main([*dry_run, "--config.train.stpes=5"]) == 2
   assert "no field 'stpes'" in capsys.readouterr().err
 
 

@@ -26,9 +26,12 @@ def test_toy_learns_and_writes_outputs(tmp_path):
   row = metrics.read_jsonl(tmp_path / "metrics.jsonl")[0]
   for key in ("train/grad_norm", "train/param_norm", "train/update_norm", "train/lr"):
     assert np.isfinite(row[key])
-  # Last `keep` plus the best by val/loss.
+  # Kept: the last `train.keep` checkpoints (every `ckpt_every` = 4 steps) plus the best by
+  # val/loss among the evaluated ones (40, 80, 120).
   steps = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), keep=5).all_steps()
-  assert steps[-1] == 120
+  last = list(range(120 - 4 * (int(c.train.keep) - 1), 121, 4))
+  best = min(rows, key=lambda r: r["val/loss"])["step"]
+  assert sorted(steps) == sorted(set(last) | {best})
 
 
 def _faulty(c, **faults):

@@ -318,26 +318,6 @@ def load_item(item: VideoItem, config: RealConfig) -> dict:
   }
 
 
-def _features(resolution: int) -> tfds.features.FeaturesDict:
-  f = tfds.features
-  ZLIB, BYTES = f.Encoding.ZLIB, f.Encoding.BYTES  # Raw bytes: fast to write and read.
-  return f.FeaturesDict(
-    {
-      "frames": f.Tensor(shape=(None, resolution, resolution, 3), dtype=np.uint8, encoding=ZLIB),
-      "exp": f.Tensor(shape=(None, constants.EXP_DIM), dtype=np.float32, encoding=BYTES),
-      "pose": f.Tensor(shape=(None, constants.POSE_DIM), dtype=np.float32, encoding=BYTES),
-      "audio": f.Tensor(shape=(None,), dtype=np.float32, encoding=BYTES),
-      "mel": f.Tensor(shape=(None, audio_lib.N_MELS), dtype=np.float32, encoding=BYTES),
-      "emotion": f.ClassLabel(names=list(constants.EMOTIONS)),
-      "intensity": f.Scalar(dtype=np.int32),
-      "identity": f.Scalar(dtype=np.int32),
-      "utterance": f.Scalar(dtype=np.int32),
-      "speaker": f.Text(),
-      "clip_id": f.Text(),
-    }
-  )
-
-
 class _RealBuilder(tfds_base.Builder, skip_registration=True):
   """Shared generation of the real datasets."""
 
@@ -351,7 +331,9 @@ class _RealBuilder(tfds_base.Builder, skip_registration=True):
     return tfds.core.DatasetInfo(
       builder=self,
       description=self.__doc__,
-      features=_features(self.builder_config.resolution),
+      features=tfds_base.clip_features(
+        self.builder_config.resolution, landmarks=False, speaker=True
+      ),
       metadata=tfds.core.MetadataDict(),
     )
 

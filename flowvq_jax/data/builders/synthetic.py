@@ -27,11 +27,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-import numpy as np
 import tensorflow_datasets as tfds
 
-from flowvq_jax.core import constants
-from flowvq_jax.data import audio as audio_lib
 from flowvq_jax.data import clip_layout, world_clips
 from flowvq_jax.data import coeffs as coeffs_lib
 from flowvq_jax.data.builders import base as tfds_base
@@ -122,30 +119,6 @@ def examples(config: str | SyntheticConfig, split: str = "train") -> list[dict]:
   return [world_clips.world_example(sample(world, cfg, s), s.clip_id) for s in specs]
 
 
-def clip_features(resolution: int | None) -> tfds.features.FeaturesDict:
-  """The features of one clip; `resolution` None allows any frame size."""
-  h = w = resolution
-  f = tfds.features
-  ZLIB, BYTES = f.Encoding.ZLIB, f.Encoding.BYTES  # Raw bytes: fast to write and read.
-  return f.FeaturesDict(
-    {
-      "frames": f.Tensor(shape=(None, h, w, 3), dtype=np.uint8, encoding=ZLIB),
-      "exp": f.Tensor(shape=(None, constants.EXP_DIM), dtype=np.float32, encoding=BYTES),
-      "pose": f.Tensor(shape=(None, constants.POSE_DIM), dtype=np.float32, encoding=BYTES),
-      "landmarks": f.Tensor(
-        shape=(None, constants.NUM_LANDMARKS, 2), dtype=np.float32, encoding=BYTES
-      ),
-      "audio": f.Tensor(shape=(None,), dtype=np.float32, encoding=BYTES),
-      "mel": f.Tensor(shape=(None, audio_lib.N_MELS), dtype=np.float32, encoding=BYTES),
-      "emotion": f.ClassLabel(names=list(constants.EMOTIONS)),
-      "intensity": f.Scalar(dtype=np.int32),
-      "identity": f.Scalar(dtype=np.int32),
-      "utterance": f.Scalar(dtype=np.int32),
-      "clip_id": f.Text(),
-    }
-  )
-
-
 class SyntheticTalkingFaces(tfds_base.Builder):
   """Talking-face clips rendered by `flowvq_jax.world`, with exact coefficients."""
 
@@ -159,7 +132,7 @@ class SyntheticTalkingFaces(tfds_base.Builder):
     return tfds.core.DatasetInfo(
       builder=self,
       description=__doc__,
-      features=clip_features(cfg.resolution),
+      features=tfds_base.clip_features(cfg.resolution, landmarks=True, speaker=False),
       metadata=tfds.core.MetadataDict(),
     )
 

@@ -29,6 +29,7 @@ import optax
 
 from flowvq_jax.core.constants import NUM_EMOTIONS, emotion_index
 from flowvq_jax.eval.instruments import pytree_io
+from flowvq_jax.eval.instruments.fit import fit_minibatches
 
 DEFAULT_WINDOW = 25  # frames (1 s at 25 fps).
 
@@ -144,26 +145,14 @@ def train_emotion_classifier(
   key = jax.random.key(seed)
   params = model.init(key, x[:1])["params"]
   tx = optax.adamw(optax.cosine_decay_schedule(learning_rate, steps), weight_decay=weight_decay)
-  opt_state = tx.init(params)
-  n = x.shape[0]
-  bs = min(batch_size, n)
 
-  @jax.jit
-  def step(params, opt_state, k):
-    idx = jax.random.randint(k, (bs,), 0, n)
+  def loss_fn(p, xb, yb):
+    logits = model.apply({"params": p}, xb)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
 
-    def loss_fn(p):
-      logits = model.apply({"params": p}, x[idx])
-      return optax.softmax_cross_entropy_with_integer_labels(logits, yj[idx]).mean()
-
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  for i in range(steps):
-    params, opt_state, _ = step(params, opt_state, jax.random.fold_in(key, i))
+  params = fit_minibatches(loss_fn, params, tx, x, yj, steps=steps, batch_size=batch_size, key=key)
   return {
-    "params": jax.device_get(params),
+    "params": params,
     "norm": {"mean": mean.astype(np.float32), "std": std.astype(np.float32)},
     "config": {"hidden": int(hidden), "window": int(w.shape[1]), "dim": int(w.shape[2])},
   }

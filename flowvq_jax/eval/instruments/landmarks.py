@@ -30,6 +30,7 @@ import optax
 
 from flowvq_jax.core.constants import NUM_EMOTIONS, NUM_LANDMARKS
 from flowvq_jax.eval.instruments import pytree_io
+from flowvq_jax.eval.instruments.fit import fit_minibatches
 
 
 class LandmarkCNN(nn.Module):
@@ -148,24 +149,13 @@ def train_landmark_regressor(
   params = model.init(key, xj[:1])["params"]
   sched = optax.warmup_cosine_decay_schedule(0.0, learning_rate, min(50, steps // 5 + 1), steps)
   tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(sched))
-  opt_state = tx.init(params)
-  n, bs = xj.shape[0], min(batch_size, xj.shape[0])
 
-  @jax.jit
-  def step(params, opt_state, k):
-    idx = jax.random.randint(k, (bs,), 0, n)
+  def loss_fn(p, xb, yb):
+    return jnp.mean(jnp.square(model.apply({"params": p}, xb) - yb))
 
-    def loss_fn(p):
-      return jnp.mean(jnp.square(model.apply({"params": p}, xj[idx]) - yj[idx]))
-
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  for i in range(steps):
-    params, opt_state, _ = step(params, opt_state, jax.random.fold_in(key, i))
+  params = fit_minibatches(loss_fn, params, tx, xj, yj, steps=steps, batch_size=batch_size, key=key)
   return {
-    "params": jax.device_get(params),
+    "params": params,
     "mean_shape": mean_shape.astype(np.float32),
     "config": {"resolution": int(resolution), "width": int(width)},
   }

@@ -43,7 +43,8 @@ Coefficients are passed as separate windows `exp [B, 2k+1, 64]` and `pose [B, 2k
 params float32, `dtype` sets the compute dtype; logits, losses and metrics are float32.
 
 `default_config(size)` gives the model-level configs, `CodeQueryGenerator.from_config` builds
-the model, `query_loss` is the objective, `renderer.py` the jitted chunked batch renderer.
+the model from the blocks of `query_layers.py`; `query_loss.py` is the objective, `renderer.py`
+the jitted chunked batch renderer.
 """
 
 from __future__ import annotations
@@ -59,104 +60,16 @@ import ml_collections
 
 from flowvq_jax.core.constants import EXP_DIM, POSE_DIM
 from flowvq_jax.models.vq import autoencoder as ae
-from flowvq_jax.models.vq import losses
 from flowvq_jax.models.vq.autoencoder import (
-  AttnBlock,
-  Downsample,
-  ResBlock,
   Upsample,
   VQAutoencoder,
 )
 from flowvq_jax.models.vq.mapping import AdaIN, CentreFrameMapping, MappingNet
+from flowvq_jax.models.vq.query_layers import CFT, MHCA, FlowNet, SourceEncoder, TransformerBlock
 from flowvq_jax.models.vq.warp import resize_flow, warp
 
 Array = jax.Array
 COEFF_DIM = EXP_DIM + POSE_DIM
-
-
-class SourceEncoder(nn.Module):
-  """Source image `[B, H, W, 3]` -> one feature map per level, `[B, H / 2^l, W / 2^l, ch * m_l]`.
-
-  Stage-1 building blocks (ResBlock, Downsample, AttnBlock); `len(ch_mult)` levels as in the
-  stage-1 decoder, so level l has the resolution of the decoder's level l.
-  """
-
-  ch: int
-  ch_mult: tuple[int, ...]
-  max_groups: int = 32
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: Array) -> list[Array]:
-    kw = dict(max_groups=self.max_groups, dtype=self.dtype)
-    h = nn.Conv(self.ch, (3, 3), dtype=self.dtype, name="conv_in")(x.astype(self.dtype))
-    feats = []
-    last = len(self.ch_mult) - 1
-    for level, mult in enumerate(self.ch_mult):
-      h = ResBlock(self.ch * mult, name=f"res{level}", **kw)(h)
-      if level == last:
-        h = AttnBlock(1, name="attn", **kw)(h)
-      feats.append(h)
-      if level != last:
-        h = Downsample(self.dtype, name=f"down{level}")(h)
-    return feats
-
-
-class FlowNet(nn.Module):
-  """W's flow predictor: features `[B, h, w, C]` + motion `[B, M]` -> flow `[B, h, w, 2]` (pixels).
-
-  conv3x3 -> `layers` x (AdaIN(m), LeakyReLU, conv3x3, residual) -> conv3x3 to 2 channels,
-  zero-initialised, so an untrained module predicts zero flow (the identity warp).
-  """
-
-  width: int = 64
-  layers: int = 2
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, feats: Array, motion: Array) -> Array:
-    h = nn.Conv(self.width, (3, 3), dtype=self.dtype, name="conv_in")(feats)
-    for i in range(self.layers):
-      y = nn.leaky_relu(AdaIN(dtype=self.dtype, name=f"adain{i}")(h, motion), 0.2)
-      h = h + nn.Conv(self.width, (3, 3), dtype=self.dtype, name=f"conv{i}")(y)
-    h = nn.leaky_relu(h, 0.2)
-    flow = nn.Conv(2, (3, 3), kernel_init=nn.initializers.zeros, dtype=self.dtype, name="out")(h)
-    return flow.astype(jnp.float32)
-
-
-class TransformerBlock(nn.Module):
-  """Pre-LayerNorm self-attention + MLP block over tokens `[B, N, E]`."""
-
-  num_heads: int
-  mlp_ratio: int = 2
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: Array) -> Array:
-    e = x.shape[-1]
-    h = nn.LayerNorm(dtype=self.dtype, name="ln1")(x)
-    x = x + nn.MultiHeadDotProductAttention(
-      num_heads=self.num_heads, dtype=self.dtype, deterministic=True, name="attn"
-    )(h, h)
-    h = nn.LayerNorm(dtype=self.dtype, name="ln2")(x)
-    h = nn.Dense(self.mlp_ratio * e, dtype=self.dtype, name="mlp_in")(h)
-    return x + nn.Dense(e, dtype=self.dtype, name="mlp_out")(nn.gelu(h))
-
-
-class MHCA(nn.Module):
-  """Motion-aware target tokens `[B, N, E]` query identity tokens `[B, N, E]`; AdaIN by motion."""
-
-  num_heads: int
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, target: Array, identity: Array, motion: Array) -> Array:
-    q = nn.LayerNorm(dtype=self.dtype, name="ln_q")(target)
-    kv = nn.LayerNorm(dtype=self.dtype, name="ln_kv")(identity)
-    h = target + nn.MultiHeadDotProductAttention(
-      num_heads=self.num_heads, dtype=self.dtype, deterministic=True, name="attn"
-    )(q, kv)
-    return AdaIN(dtype=self.dtype, name="adain")(h, motion)
 
 
 class CodeQuery(nn.Module):
@@ -261,33 +174,6 @@ class CodeQuery(nn.Module):
     features = nn.Dense(self.code_dim, dtype=self.dtype, name="features")(x)
     features = features.astype(jnp.float32).reshape(b, h, w, self.code_dim)
     return dict(logits=logits, features=features, flow=flow, skips=skips, motion=motion)
-
-
-class CFT(nn.Module):
-  """CodeFormer's controllable feature transformation at one decoder level.
-
-  `dec + w * (dec * scale + shift)` with `scale, shift = conv(lrelu(conv(ResBlock([enc, dec]))))`;
-  `enc [B, H, W, C_e]`, `dec [B, H, W, C_d]`, `w` scalar or `[B]`.
-  """
-
-  channels: int
-  max_groups: int = 32
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, enc: Array, dec: Array, w: Array) -> Array:
-    c = self.channels
-    h = jnp.concatenate([enc.astype(self.dtype), dec.astype(self.dtype)], axis=-1)
-    h = ResBlock(c, self.max_groups, self.dtype, name="res")(h)
-
-    def branch(name):
-      y = nn.Conv(c, (3, 3), dtype=self.dtype, name=f"{name}0")(h)
-      return nn.Conv(c, (3, 3), dtype=self.dtype, name=f"{name}1")(nn.leaky_relu(y, 0.2))
-
-    scale, shift = branch("scale"), branch("shift")
-    w = jnp.asarray(w, jnp.float32)
-    w = jnp.broadcast_to(w.reshape((-1, 1, 1, 1)) if w.ndim else w, (dec.shape[0], 1, 1, 1))
-    return dec + w.astype(self.dtype) * (dec * scale + shift)
 
 
 def _check_levels(fuse_levels: tuple[int, ...], num_levels: int) -> tuple[int, ...]:
@@ -484,7 +370,7 @@ class CodeQueryGenerator:
     stage1_params = jax.lax.stop_gradient(stage1_params)
     codes = self.source_codes(stage1_params, source)
     out = self.query.apply({"params": params["query"]}, source, coeffs, codes)
-    table = self.stage1.apply({"params": stage1_params}, method=_code_table)  # [K, D]
+    table = self.stage1.apply({"params": stage1_params}, method=code_table)  # [K, D]
     table = table.astype(jnp.float32)
     if self.query.use_codebook:
       logits = out["logits"]
@@ -522,7 +408,7 @@ def _post_quant(model: VQAutoencoder, z: Array) -> Array:
   return model.post_quant_conv(z.astype(model.dtype))
 
 
-def _code_table(model: VQAutoencoder) -> Array:
+def code_table(model: VQAutoencoder) -> Array:
   return model.quantizer.lookup(jnp.arange(model.num_codes))
 
 
@@ -537,137 +423,6 @@ def nearest_code(features: Array, table: Array) -> Array:
   return jnp.argmin(dist, axis=-1).astype(jnp.int32)
 
 
-def target_indices(generator: CodeQueryGenerator, stage1_params: Any, target: Array) -> Array:
-  """Stage-1 code indices `[B, h, w]` of real target frames `[B, H, W, 3]` (no gradient)."""
-  return generator.stage1.apply(
-    {"params": jax.lax.stop_gradient(stage1_params)}, target, method=VQAutoencoder.encode_to_indices
-  )
-
-
-def changed_tokens(
-  generator: CodeQueryGenerator,
-  stage1_params: Any,
-  out: dict[str, Any],
-  source: Array,
-  codes: Array,
-) -> Array:
-  """bool `[B, h, w]`: the tokens whose target code `codes [B, h, w]` differs from the source
-  frame's stage-1 code, the ones copying the source gets wrong. Reads `out['source_indices']`
-  (from `CodeQueryGenerator.apply` with `source_codes`), else encodes `source [B or 1, H, W, 3]`."""
-  src = out.get("source_indices")
-  if src is None:
-    src = target_indices(generator, stage1_params, source)
-  return jnp.broadcast_to(src, codes.shape) != codes
-
-
-def query_loss(
-  generator: CodeQueryGenerator,
-  perceptual_fn: Callable[[Array, Array], Array] | None,
-  loss_config: Any,
-  params: Any,
-  stage1_params: Any,
-  batch: dict[str, Array],
-  rng: Array | None = None,
-  disc: Any = None,
-  disc_params: Any = None,
-) -> tuple[Array, dict[str, Any]]:
-  """The stage-2 objective (float32), a pure function of `params`.
-
-    L = ce_weight * CE(logits, c*) + feat_weight * ||features - sg[e_{c*}]||^2
-        + l1_weight * L1(x_hat, x) + perceptual_weight * P(x_hat, x) + adv_weight * (-D(x_hat))
-
-  c* are the stage-1 codes of the real target frame, e_{c*} their embeddings as the decoder sees
-  them. CE is a weighted token mean: tokens whose target code differs from the source frame's
-  code (`changed`, the ones copying cannot get right) weigh `changed_weight` (default 1: the
-  plain mean), the others 1. x_hat is rendered with the straight-through code embedding; the
-  decoder is skipped when the three image weights are all zero. Without the codebook the CE
-  term is absent.
-
-  Args:
-    batch: `source [B, H, W, 3]`, `target [B, H, W, 3]` (both [-1, 1]), `exp [B, 2k+1, 64]`,
-      `pose [B, 2k+1, 6]`, optional `target_indices [B, h, w]` (else computed here).
-    rng: draws the per-example fidelity when `loss_config.random_fidelity`.
-    disc, disc_params: the stage-1 PatchGAN and its params (needed when `adv_weight > 0`).
-
-  Returns:
-    `(loss, aux)`, aux holding `metrics` (float32 scalars: `loss`, `ce`, `feat_l2`, `l1`,
-    `perceptual`, `g_loss`, `accuracy`, `accuracy_changed` (on the changed tokens),
-    `changed_fraction`) and `image` (the rendering, or None).
-  """
-  lc = loss_config
-  changed_weight = float(lc.get("changed_weight", 1.0))
-  if not changed_weight > 0:
-    raise ValueError(f"loss.changed_weight must be > 0 (1: plain mean CE), got {changed_weight}.")
-  target = batch["target"].astype(jnp.float32)
-  if "target_indices" in batch:
-    codes = batch["target_indices"]
-  else:
-    codes = target_indices(generator, stage1_params, target)
-  b = target.shape[0]
-  if lc.random_fidelity and rng is not None:
-    fidelity = jax.random.uniform(rng, (b,), jnp.float32)
-  else:
-    fidelity = jnp.full((b,), lc.fidelity, jnp.float32)
-  adv = lc.adv_weight > 0 and disc is not None
-  if lc.adv_weight > 0 and disc is None:
-    raise ValueError("loss.adv_weight > 0 needs the discriminator (disc, disc_params).")
-  render = lc.l1_weight > 0 or lc.perceptual_weight > 0 or adv
-  out = generator.apply(
-    params,
-    stage1_params,
-    batch["source"],
-    batch["exp"],
-    batch["pose"],
-    fidelity=fidelity,
-    mode="st",
-    render=render,
-  )
-  zero = jnp.zeros((), jnp.float32)
-  table = generator.stage1.apply(
-    {"params": jax.lax.stop_gradient(stage1_params)}, method=_code_table
-  ).astype(jnp.float32)
-  target_feat = jax.lax.stop_gradient(jnp.take(table, codes, axis=0))
-  feat_l2 = jnp.mean(jnp.square(out["features"] - target_feat))
-  changed = changed_tokens(generator, stage1_params, out, batch["source"], codes)
-  changed = changed.astype(jnp.float32)
-  if out["logits"] is not None:
-    logp = jax.nn.log_softmax(out["logits"], axis=-1)
-    nll = -jnp.take_along_axis(logp, codes[..., None], axis=-1)[..., 0]
-    weights = 1.0 + (changed_weight - 1.0) * changed
-    ce = jnp.sum(weights * nll) / jnp.sum(weights)
-  else:
-    ce = zero
-  correct = (out["indices"] == codes).astype(jnp.float32)
-  accuracy = jnp.mean(correct)
-  accuracy_changed = jnp.sum(correct * changed) / jnp.maximum(jnp.sum(changed), 1.0)
-  l1 = perc = g_loss = zero
-  image = out.get("image")
-  if render:
-    l1 = losses.l1_loss(image, target)
-    if lc.perceptual_weight > 0:
-      if perceptual_fn is None:
-        raise ValueError("loss.perceptual_weight > 0 needs a perceptual_fn.")
-      perc = jnp.mean(perceptual_fn(image, target))
-    if adv:
-      g_loss = losses.hinge_g_loss(disc.apply({"params": disc_params}, image))
-  loss = (
-    lc.ce_weight * ce
-    + lc.feat_weight * feat_l2
-    + lc.l1_weight * l1
-    + lc.perceptual_weight * perc
-    + (lc.adv_weight * g_loss if adv else zero)
-  )
-  metrics = dict(
-    loss=loss, ce=ce, feat_l2=feat_l2, l1=l1, perceptual=perc, g_loss=g_loss, accuracy=accuracy,
-    accuracy_changed=accuracy_changed, changed_fraction=jnp.mean(changed),
-  )  # fmt: skip
-  return loss, {"metrics": metrics, "image": image}
-
-
-# -- configs ---------------------------------------------------------------------------------
-
-# stage-1 size, window, enc_ch, motion_dim, mapping_layers, flow (width, layers), embed_dim,
-# num_layers, num_heads
 _SIZES = {
   "tiny": ("tiny", 6, 16, 32, 2, (16, 1), 32, 2, 2),
   "synthetic": ("synthetic", 13, 32, 128, 3, (64, 2), 256, 4, 8),

@@ -12,6 +12,7 @@ Required
       `batch` is one global batch. `params` are trained; `extra` is non-trainable state
       (updated only by `compute_grads`).
   loss(params, batch, rng, config) -> (scalar float32 loss, {name: scalar})
+      Unless the task defines both `compute_grads` and `eval_metrics`, which replace it.
 
 Optional
   compute_grads(params, extra, batch, rng, config) -> (grads, new_extra, loss, metrics)
@@ -38,7 +39,9 @@ from types import ModuleType
 
 from flowvq_jax.core.config import ConfigError
 
-REQUIRED = ("make_data", "init", "loss")
+REQUIRED = ("make_data", "init")
+# `loss`, or both of these (which replace it in training and evaluation).
+INSTEAD_OF_LOSS = ("compute_grads", "eval_metrics")
 
 
 def load(name: str) -> ModuleType:
@@ -56,6 +59,8 @@ def load(name: str) -> ModuleType:
       f"Unknown task {name!r}: neither flowvq_jax.train.tasks.{name} nor {name} can be imported."
     )
   missing = [f for f in REQUIRED if not hasattr(module, f)]
+  if not hasattr(module, "loss") and not all(hasattr(module, f) for f in INSTEAD_OF_LOSS):
+    missing.append("loss (or compute_grads and eval_metrics)")
   if missing:
     raise ConfigError(f"Task module {module.__name__} lacks {', '.join(missing)}.")
   return module

@@ -185,15 +185,6 @@ def _gen_loss(config, ae_params, disc_params, images, step, vq_stats, rng, train
   )  # fmt: skip
 
 
-def loss(params, batch, rng, config, step=None):
-  """The generator loss (no EMA codebook update); without `step`, no adversarial term."""
-  step = jnp.zeros((), jnp.int32) if step is None else step
-  total, aux = _gen_loss(
-    config, params["ae"], params["disc"], batch["image"], step, None, rng, False
-  )
-  return total, {k: v for k, v in aux["metrics"].items() if k != "loss"}
-
-
 def compute_grads(params, extra, batch, rng, config, step=None):
   """Generator grads of the VQGAN loss and discriminator grads of the hinge loss, one step.
 

@@ -31,8 +31,7 @@ from `synthetic_talking_faces` (TFDS, `data.source='tfds'`) or the same clips ge
 checkpointable), so global batch `k` is the same for any process count.
 
 Training goes through `compute_grads` and evaluation through `eval_metrics`, which take the frozen
-stage 1 from `extra`; `loss(params, batch, rng, config)` (the generator objective alone) reads it
-from the stage-1 workdir instead, for callers without the train state.
+stage 1 from `extra`.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ import numpy as np
 
 from flowvq_jax.data import clip_layout, sources, transforms
 from flowvq_jax.data import coeffs as coeffs_lib
-from flowvq_jax.models.vq import objective, query
+from flowvq_jax.models.vq import objective, query_loss
 from flowvq_jax.models.vq.renderer import coefficient_windows
 from flowvq_jax.stages.vq_query import (
   load_stage1,
@@ -173,7 +172,7 @@ def init(rng, batch, config):
 
 def _query_loss(config, gen, params, stage1_params, batch, rng):
   disc = make_discriminator(config) if adversarial(config) else None
-  return query.query_loss(
+  return query_loss.query_loss(
     gen, vq_codebook.perceptual_fn(config), config.loss, params, stage1_params,
     {k: batch[k] for k in ("source", "target", "exp", "pose")}, rng,
     disc=disc, disc_params=params.get("disc"),
@@ -215,13 +214,6 @@ def compute_grads(params, extra, batch, rng, config, step=None):
   return grads, extra, total, metrics
 
 
-def loss(params, batch, rng, config):
-  """The generator objective `query_loss`, stage 1 read from `model.stage1_workdir`."""
-  stage1_params = jax.tree.map(jnp.asarray, load_stage1(config)["ae"])
-  total, aux = _query_loss(config, make_generator(config), params, stage1_params, batch, rng)
-  return total, {k: v for k, v in aux["metrics"].items() if k != "loss"}
-
-
 def render(params, extra, batch, config, fidelity: float | None = None):
   """Generator outputs on a batch, argmax codes (`mode='hard'`), image clipped to [-1, 1]."""
   gen = make_generator(config)
@@ -239,8 +231,8 @@ def eval_metrics(params, batch, rng, config, *, extra=None):
   tokens whose target code differs from the source's), L1, PSNR, SSIM of the rendering."""
   del rng
   gen, out = render(params, extra, batch, config)
-  codes = query.target_indices(gen, extra["stage1"], batch["target"])
-  changed = query.changed_tokens(gen, extra["stage1"], out, batch["source"], codes)
+  codes = query_loss.target_indices(gen, extra["stage1"], batch["target"])
+  changed = query_loss.changed_tokens(gen, extra["stage1"], out, batch["source"], codes)
   correct = out["indices"] == codes
   x, y = (batch["target"] + 1.0) / 2.0, (out["image"] + 1.0) / 2.0
   return {

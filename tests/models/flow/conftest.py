@@ -37,6 +37,12 @@ def perturb(params, key, scale=0.2):
   )
 
 
+@pytest.fixture(name="perturb")
+def perturb_fixture():
+  """`perturb` for test modules that do not import from this conftest."""
+  return perturb
+
+
 @pytest.fixture(scope="package", autouse=True)
 def fast_compiles_full_precision():
   """XLA without most optimisations: these tests compile many tiny programs and run

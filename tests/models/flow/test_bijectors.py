@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import distrax
 import jax
 import jax.numpy as jnp
@@ -14,15 +12,6 @@ from flowvq_jax.models.flow import bijectors, layers
 
 D = 7
 C = 5
-
-
-@functools.partial(jax.jit, static_argnums=2)
-def _perturb(params, key, scale=0.3):
-  leaves, tree = jax.tree.flatten(params)
-  keys = jax.random.split(key, len(leaves))
-  return jax.tree.unflatten(
-    tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)]
-  )
 
 
 def _check_bijector(make_bij, x: jax.Array, ctx: jax.Array | None = None):
@@ -83,9 +72,9 @@ def test_actnorm_data_init_respects_weights():
   np.testing.assert_allclose(params["params"]["loc"], jnp.mean(data[:100], 0), atol=1e-5)
 
 
-def test_lu_linear_inverts_with_logdet(x):
+def test_lu_linear_inverts_with_logdet(x, perturb):
   layer = layers.InvertibleLinearLayer(D, seed=3)
-  params = _perturb(layer.init(jax.random.key(0)), jax.random.key(4))
+  params = perturb(layer.init(jax.random.key(0)), jax.random.key(4), 0.3)
   _check_bijector(lambda _: layer.apply(params), x)
   bij = layer.apply(params)
   w = bij.weight()
@@ -101,11 +90,11 @@ def test_lu_linear_starts_as_rotation():
 
 
 @pytest.mark.parametrize("scale_fn", ["tanh", "sigmoid"])
-def test_coupling_inverts_with_logdet(x, scale_fn):
+def test_coupling_inverts_with_logdet(x, scale_fn, perturb):
   ctx = jax.random.normal(jax.random.key(6), (x.shape[0], C))
   layer = layers.CouplingLayer(D, hidden=16, depth=2, scale_fn=scale_fn)
   params = layer.init(jax.random.key(0), ctx, method=lambda m, c: m(c).inverse(x))
-  params = _perturb(params, jax.random.key(7), scale=0.5)
+  params = perturb(params, jax.random.key(7), scale=0.5)
   y = layer.apply(params, ctx).forward(x)
   assert not np.allclose(y, x, atol=1e-3)  # The perturbed coupling does something.
   _check_bijector(lambda c: layer.apply(params, c), x, ctx)
@@ -157,17 +146,17 @@ def test_flow_at_init_standardises_and_couplings_do_nothing(flow_and_params):
   np.testing.assert_allclose(ildj, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_whole_flow_inverts_with_logdet(flow_and_params):
+def test_whole_flow_inverts_with_logdet(flow_and_params, perturb):
   flow, params, data, ctx = flow_and_params
-  params = _perturb(params, jax.random.key(11), scale=0.3)
+  params = perturb(params, jax.random.key(11), scale=0.3)
   assert not np.allclose(flow.apply(params, ctx[:4]).inverse(data[:4]), data[:4], atol=1e-2)
   _check_bijector(lambda c: flow.apply(params, c), data[:4], ctx[:4])
 
 
-def test_chain_works_as_distrax_transformed(flow_and_params):
+def test_chain_works_as_distrax_transformed(flow_and_params, perturb):
   """forward = latent -> data, so distrax.Transformed(prior, chain) is the flow's density."""
   flow, params, data, ctx = flow_and_params
-  params = _perturb(params, jax.random.key(12), scale=0.3)
+  params = perturb(params, jax.random.key(12), scale=0.3)
 
   @jax.jit
   def both(params, x, c):

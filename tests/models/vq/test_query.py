@@ -11,6 +11,7 @@ import pytest
 from flowvq_jax.models.vq import autoencoder as ae
 from flowvq_jax.models.vq import discriminator as disc_lib
 from flowvq_jax.models.vq import query as q
+from flowvq_jax.models.vq import query_loss
 from flowvq_jax.models.vq import renderer as renderer_lib
 from flowvq_jax.models.vq.perceptual import make_perceptual_loss
 
@@ -106,7 +107,7 @@ def train_steps(gen, params, stage1_params, batch, loss_cfg, steps, lr=3e-3, dis
   tx = optax.adam(lr)
 
   def loss_fn(p, rng):
-    return q.query_loss(
+    return query_loss.query_loss(
       gen, perceptual_fn, loss_cfg, p, stage1_params, batch, rng=rng, disc=disc, disc_params=dp
     )
 
@@ -159,7 +160,7 @@ def test_ablation_switch_builds_and_trains(stage1_params, switch):
 def test_code_accuracy_rises(tiny, stage1_params):
   gen, params = tiny
   batch = world(4, seed=2)
-  batch["target_indices"] = q.target_indices(gen, stage1_params, batch["target"])
+  batch["target_indices"] = query_loss.target_indices(gen, stage1_params, batch["target"])
   counts = np.bincount(np.asarray(batch["target_indices"]).ravel(), minlength=32)
   majority = counts.max() / counts.sum()
   assert (counts > 0).sum() >= 4, counts  # the random stage-1 model gives several codes
@@ -245,8 +246,8 @@ def test_changed_weight_reweights_the_tokens_copying_gets_wrong(tiny, stage1_par
   gen, params = tiny
   batch = world(3, seed=5)
   out = gen.apply(params, stage1_params, batch["source"], batch["exp"], batch["pose"], render=False)
-  target = np.asarray(q.target_indices(gen, stage1_params, batch["target"]))
-  source = np.asarray(q.target_indices(gen, stage1_params, batch["source"]))
+  target = np.asarray(query_loss.target_indices(gen, stage1_params, batch["target"]))
+  source = np.asarray(query_loss.target_indices(gen, stage1_params, batch["source"]))
   np.testing.assert_array_equal(out["source_indices"], source)
   changed = target != source
   assert 0 < changed.mean() < 1, changed.mean()
@@ -256,7 +257,7 @@ def test_changed_weight_reweights_the_tokens_copying_gets_wrong(tiny, stage1_par
   for weight in (1.0, 5.0):
     cfg = tiny_config().loss
     cfg.update(l1_weight=0.0, perceptual_weight=0.0, adv_weight=0.0, changed_weight=weight)
-    _, aux = q.query_loss(gen, None, cfg, params, stage1_params, batch)
+    _, aux = query_loss.query_loss(gen, None, cfg, params, stage1_params, batch)
     m = aux["metrics"]
     w = np.where(changed, weight, 1.0)
     np.testing.assert_allclose(m["ce"], (w * nll).sum() / w.sum(), rtol=1e-5)
@@ -265,7 +266,7 @@ def test_changed_weight_reweights_the_tokens_copying_gets_wrong(tiny, stage1_par
   np.testing.assert_allclose(m["accuracy"], correct.mean(), rtol=1e-6)
   cfg.changed_weight = 0.0
   with pytest.raises(ValueError, match="changed_weight must be > 0"):
-    q.query_loss(gen, None, cfg, params, stage1_params, batch)
+    query_loss.query_loss(gen, None, cfg, params, stage1_params, batch)
 
 
 def test_renderer_chunking_and_single_compile(tiny, stage1_params):
