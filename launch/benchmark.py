@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     "--build_dir", default=None, help="where `generate` builds its one-step checkpoints"
   )
   args = parser.parse_args(argv)
-  from flowvq_jax.bench import suite as bench  # noqa: PLC0415
+  from flowvq_jax.bench import suite as bench  # noqa: PLC0415  (after argparse: no JAX for --help)
 
   try:
     sections = bench.parse_sections(args.what)

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
   parser, name = parser_for(argv)
   args = parser.parse_args(argv)
   # After parsing: --help and flag errors need no JAX.
-  module = importlib.import_module(name)  # noqa: PLC0415
+  module = importlib.import_module(name)
   try:
     return int(module.run(args) or 0)
   except (ValueError, FileNotFoundError) as e:

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   if not (args.out or args.write_stats):
     parser.error("give --out (an export) or --write_stats")
-  from flowvq_jax.train import export  # noqa: PLC0415  (after argparse: --help stays instant)
+  from flowvq_jax.train import export  # noqa: PLC0415  (after argparse: no JAX for --help)
 
   if args.write_stats:
     try:

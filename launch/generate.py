@@ -80,7 +80,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-  from flowvq_jax import inference  # noqa: PLC0415
+  from flowvq_jax import inference  # noqa: PLC0415  (after argparse: no JAX for --help)
 
   t_start = time.perf_counter()
   name = args.name or os.path.splitext(os.path.basename(args.audio))[0] or "sample"

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
   )
   parser.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # 'tiny' for tests
   args = parser.parse_args(argv)
-  from flowvq_jax.apps import quickstart  # noqa: PLC0415
+  from flowvq_jax.apps import quickstart  # noqa: PLC0415  (after argparse: no JAX for --help)
 
   preset = args.preset or ("fast" if args.fast else "synthetic")
   try:

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     "--points", default=None, help="comma-separated point indices to run (default: all)"
   )
   args, rest = parser.parse_known_args(argv)
-  from flowvq_jax.train import sweep  # noqa: PLC0415
+  from flowvq_jax.train import sweep  # noqa: PLC0415  (after argparse: no JAX for --help)
 
   try:
     bad = [a for a in rest if not a.startswith("--config.")]

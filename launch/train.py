@@ -15,6 +15,7 @@ import argparse
 import logging
 import sys
 
+from flowvq_jax.core import config as config_lib
 from flowvq_jax.core.config import ConfigError
 
 
@@ -56,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   try:
     args, overrides = parse_args(argv)
-    from flowvq_jax.core import config as config_lib  # noqa: PLC0415
-
     config = config_lib.load_config(args.config)
     config_lib.apply_overrides(config, overrides)
   except ConfigError as e:
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
   logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
   for noisy in ("absl", "orbax", "jax._src.xla_bridge"):
     logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-  from flowvq_jax.train import trainer  # noqa: PLC0415
+  from flowvq_jax.train import trainer  # noqa: PLC0415  (after the config checks: no JAX before)
 
   try:
     trainer.initialize_distributed(

@@ -274,10 +274,10 @@ def rows_source(value: Any) -> str:
 
 def plot_growth(growth: dict[str, list[dict[str, Any]]], path: str) -> str:
   """Sampling time and peak memory against clip length and batch size (2 x 2 panels)."""
-  import matplotlib  # noqa: PLC0415
+  import matplotlib  # noqa: PLC0415  (optional: a development dependency, for the plot only)
 
   matplotlib.use("Agg", force=False)
-  import matplotlib.pyplot as plt  # noqa: PLC0415
+  import matplotlib.pyplot as plt  # noqa: PLC0415  (after choosing the Agg backend)
 
   fig, axes = plt.subplots(2, 2, figsize=(10, 7))
   for col, (key, xname, xlabel) in enumerate(

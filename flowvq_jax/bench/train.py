@@ -39,6 +39,7 @@ from flowvq_jax.core import config as config_lib
 from flowvq_jax.core.constants import EXP_DIM, POSE_DIM
 from flowvq_jax.models.vq import autoencoder as ae_lib
 from flowvq_jax.models.vq import discriminator as disc_lib
+from flowvq_jax.stages import vq_query as query_stage
 from flowvq_jax.train import optim, tasks, trainer
 from flowvq_jax.train import state as state_lib
 from flowvq_jax.train.tasks import flow
@@ -89,9 +90,9 @@ def _stage1_workdir(stage1_arg: str, root: str) -> str:
 
 def _init_query(task, config, rng) -> tuple[Any, Any]:
   """vq_query `(params, extra)` with a fresh stage-1 autoencoder (see module docstring)."""
-  s1 = task.stage1_config(config)
+  s1 = query_stage.stage1_config(config)
   s = int(config.image_size)
-  gen = task.make_generator(config)
+  gen = query_stage.make_generator(config)
   ae = ae_lib.make_autoencoder(s1.model)
   disc = disc_lib.make_discriminator(s1.discriminator)
   r_ae, r_disc, r_gen = jax.random.split(rng, 3)

@@ -116,8 +116,8 @@ def dlib_detector() -> tuple[Callable[[np.ndarray], np.ndarray] | None, str]:
   crops already.
   """
   try:
-    import dlib  # noqa: PLC0415
-    import face_recognition_models  # noqa: PLC0415
+    import dlib  # noqa: PLC0415  (optional: the user installs it, see DLIB_HINT)
+    import face_recognition_models  # noqa: PLC0415  (optional, with dlib)
   except ImportError as e:
     return None, f"dlib landmarks unavailable ({e}); {DLIB_HINT}"
   detector = dlib.get_frontal_face_detector()

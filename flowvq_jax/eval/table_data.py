@@ -133,7 +133,7 @@ def _world_data(name: str, max_clips: int, train_frames: int, seed: int) -> Eval
 def _tfds_data(
   name: str, data_dir: str | None, max_clips: int, train_frames: int, seed: int
 ) -> EvalData:
-  import tensorflow_datasets as tfds  # noqa: PLC0415
+  import tensorflow_datasets as tfds  # noqa: PLC0415  (TFDS: only for prepared datasets)
 
   check_dataset(name, data_dir)
   builder = builders.get_builder(name, os.path.expanduser(data_dir or "~/flowvq_data"))

@@ -19,20 +19,23 @@ from torch's OIHW to Flax's HWIO; each head `lin{j}.model.1.weight [1, C, 1, 1]`
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
+
+import numpy as np
+
+from flowvq_jax.models.vq.perceptual import LPIPS_CHANNELS, VGG16_LAYERS, load_lpips_weights
 
 # Indices of the 13 conv layers inside torchvision's `vgg16().features`.
 _TORCH_CONV_INDEX = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 
 
 def _lpips_state(lpips_pth: str | None):
-  import torch
+  import torch  # noqa: PLC0415  (optional: PyTorch, only for this conversion)
 
   if lpips_pth:
     return torch.load(lpips_pth, map_location="cpu")
-  import inspect
-  import os
-
-  import lpips  # the reference package ships weights/v0.1/vgg.pth
+  import lpips  # noqa: PLC0415  (optional: the reference package ships weights/v0.1/vgg.pth)
 
   path = os.path.join(os.path.dirname(inspect.getfile(lpips)), "weights", "v0.1", "vgg.pth")
   return torch.load(path, map_location="cpu")
@@ -45,10 +48,6 @@ def arrays_from_torch(features, lin_state=None) -> dict:
     features: the `features` Sequential of a torchvision VGG16.
     lin_state: mapping with `lin{j}.model.1.weight` tensors `[1, C, 1, 1]`, or None (no heads).
   """
-  import numpy as np
-
-  from flowvq_jax.models.vq.perceptual import LPIPS_CHANNELS, VGG16_LAYERS
-
   names = [layer[0] for layer in VGG16_LAYERS if layer != "pool"]
   arrays = {}
   for name, idx in zip(names, _TORCH_CONV_INDEX, strict=True):
@@ -66,10 +65,7 @@ def arrays_from_torch(features, lin_state=None) -> dict:
 
 def convert(out: str, lpips_pth: str | None = None, with_lin: bool = True) -> None:
   """Writes and validates the weights `.npz` at `out`."""
-  import numpy as np
-  import torchvision
-
-  from flowvq_jax.models.vq.perceptual import load_lpips_weights
+  import torchvision  # noqa: PLC0415  (optional: PyTorch, only for this conversion)
 
   vgg = torchvision.models.vgg16(weights=torchvision.models.VGG16_Weights.IMAGENET1K_V1)
   arrays = arrays_from_torch(vgg.features, _lpips_state(lpips_pth) if with_lin else None)
