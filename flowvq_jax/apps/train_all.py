@@ -1,10 +1,9 @@
-"""Training every stage of a checkpoints directory (`flowvq_jax.stages` layout), and the presets.
+"""Training every stage of a checkpoints directory (the `flowvq_jax.stages` layout).
 
-  specs = preset_specs("runs/quickstart/checkpoints", "fast")   # configs/presets.py
-  train_stages(specs)                                           # resumes; skips finished stages
+  specs = stages.preset_specs("runs/quickstart/checkpoints", "fast")   # configs/presets.py
+  train_stages(specs)                                    # resumes; skips finished stages
 
-The presets (`tiny`, `fast`, `synthetic`) live in `configs/presets.py`; `launch.quickstart` and
-the tests train them.
+`launch.quickstart` and the tests train the presets (`tiny`, `fast`, `synthetic`) this way.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from flowvq_jax.train import trainer
 
 def is_trained(spec: StageSpec) -> bool:
   """Whether `spec.workdir` holds a checkpoint at the config's last step."""
-
   step = checkpoints.latest_step(os.path.join(spec.workdir, "checkpoints"))
   return step is not None and step >= int(spec.config().train.steps)
 

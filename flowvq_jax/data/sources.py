@@ -18,9 +18,10 @@ A clip is the example dict the `synthetic_talking_faces` builder writes
   landmarks float32 [T, 68, 2]   audio float32 [T * 640]   mel float32 [4T, 80]
   emotion, intensity, identity, utterance (int), clip_id (str)
 
-`frames=False` leaves the frames out (empty `[T, 0, 0, 3]` in memory, undecoded from TFDS: a
-fraction of the time and memory, for the flows and for statistics); `audio=False` leaves audio
-and mel out of in-memory clips (the VQ stages do not read them).
+`frames=False` leaves the frames and landmarks out (empty frames `[T, 0, 0, 3]` in memory,
+undecoded from TFDS: a fraction of the time and memory, for the flows and for statistics);
+`audio=False` leaves the waveform out and `mel=False` the log-mel (`mel` defaults to `audio`).
+In-memory clips have both or neither (the mel is computed from the waveform).
 """
 
 from __future__ import annotations
@@ -47,13 +48,14 @@ def _builder(data_cfg):
   return builder
 
 
-def tfds_clips(data_cfg, split: str, *, frames: bool = True, audio: bool = True):
+def tfds_clips(data_cfg, split: str, *, frames: bool = True, audio: bool = True, mel=None):
   """A random-access split of a prepared TFDS dataset; what is left out is not decoded."""
   import tensorflow_datasets as tfds  # noqa: PLC0415  (TFDS: imported only for 'tfds' sources)
 
   builder = _builder(data_cfg)
   skip = () if frames else ("frames", "landmarks")
-  skip += () if audio else ("audio", "mel")
+  skip += () if audio else ("audio",)
+  skip += () if (audio if mel is None else mel) else ("mel",)
   decoders = {k: tfds.decode.SkipDecoding() for k in skip if k in builder.info.features}
   sources = builder.as_data_source(decoders=decoders or None)
   split = clip_layout.split_name(split)
@@ -62,20 +64,26 @@ def tfds_clips(data_cfg, split: str, *, frames: bool = True, audio: bool = True)
   return sources[split]
 
 
-def clip_source(data_cfg, split: str, *, frames: bool = True, audio: bool = True):
+def clip_source(
+  data_cfg, split: str, *, frames: bool = True, audio: bool = True, mel: bool | None = None
+):
   """The clips of `split` of a config's `data` block (module docstring)."""
   if data_cfg.source == "memory":
-    return world_clips.memory_clips(data_cfg.memory, split, frames=frames, audio=audio)
+    with_audio = audio or bool(mel)
+    return world_clips.memory_clips(data_cfg.memory, split, frames=frames, audio=with_audio)
   if data_cfg.source == "tfds":
-    return tfds_clips(data_cfg, split, frames=frames, audio=audio)
+    return tfds_clips(data_cfg, split, frames=frames, audio=audio, mel=mel)
   raise ConfigError(f"data.source={data_cfg.source!r}; choose one of {SOURCES}.")
 
 
-def train_stats(data_cfg) -> coeffs_lib.CoeffStats:
-  """Normalisation statistics of exp and pose over the train split of `data_cfg`."""
+def train_stats(data_cfg, **clip_flags) -> coeffs_lib.CoeffStats:
+  """Normalisation statistics of exp and pose over the train split of `data_cfg`: the builder's
+  for TFDS, else computed over the in-memory clips (read with `clip_flags` of `clip_source`, so
+  a caller that reads those clips anyway shares them; without frames by default)."""
   if data_cfg.source == "tfds":
     from flowvq_jax.data import builders  # noqa: PLC0415  (TFDS: imported only for 'tfds')
 
     return builders.load_stats(_builder(data_cfg))
-  train = clip_source(data_cfg, "train", frames=False, audio=False)
+  flags = {"frames": False, "audio": False, **clip_flags}
+  train = clip_source(data_cfg, "train", **flags)
   return coeffs_lib.compute_stats((c["exp"], c["pose"]) for c in train)

@@ -92,7 +92,7 @@ def heldout_nll(run: flow_stage.FlowRun, split: str = "test", batch_size: int = 
   """Frame-weighted held-out NLL `{name: float}` of a run on the central windows of `split`'s
   clips."""
   config, params, model = run.config, run.params, run.model
-  source = sources.clip_source(config.data, split, frames=False)
+  source = flow_task.clip_source(config.data, split)
   ds = pipeline.make_dataset(
     source,
     batch_size=batch_size,
@@ -161,7 +161,7 @@ def evaluate(
       f"{exp_cfg.data.coeffs!r} and {pose_cfg.data.coeffs!r}."
     )
   source = sources.clip_source(exp_cfg.data, split, frames=False)
-  train_src = sources.clip_source(exp_cfg.data, "train", frames=False)
+  train_src = flow_task.clip_source(exp_cfg.data, "train")
   idx = _pick(len(source), num_clips)
   clips = [source[i] for i in idx]
   labels = [int(c["emotion"]) for c in clips]

@@ -14,8 +14,8 @@ A *checkpoints directory* holds one training workdir per stage (each made by
   DIR/vq_query/      configs/vq_query.py  stage 2: the code-query generator (stage1=DIR/vq_codebook)
 
 `flowvq_jax.inference.load(DIR)` reads it; `flowvq_jax.apps.train_all` trains every stage into
-it; `python -m launch.generate --checkpoints DIR` and `python -m launch.quickstart --workdir DIR`
-use it.
+it, e.g. from a preset of `configs/presets.py` (`preset_specs`); `python -m launch.generate
+--checkpoints DIR` and `python -m launch.quickstart --workdir DIR` use it.
 """
 
 from __future__ import annotations

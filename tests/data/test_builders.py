@@ -8,12 +8,14 @@ import subprocess
 import sys
 
 import data_fakes as fakes
+import ml_collections
 import numpy as np
 import pytest
 import scipy.io
 
 from flowvq_jax.core import constants
 from flowvq_jax.data import audio, builders, coeffs, faces, media, pipeline
+from flowvq_jax.data import sources as clip_sources
 from flowvq_jax.data.builders import synthetic
 
 
@@ -352,3 +354,36 @@ def test_haar_crop_finds_the_world_face(tmp_path):
   small = clip.frames.reshape(t, 64, 2, 64, 2, 3).mean((2, 4))
   assert record["frames"].shape == (t, 64, 64, 3)
   assert np.abs(record["frames"].astype(np.float32) - small).mean() < 20
+
+
+def test_one_clip_source_reads_the_builders_records_and_the_same_clips_in_memory(tiny):
+  """`data.sources.clip_source` over the prepared dataset and over in-memory world clips of the
+  same layout gives the same clips (the one world clip -> example path), and what a stage leaves
+  out is not decoded (TFDS) or not made (memory)."""
+  builder, _ = tiny
+  cfg = builder.builder_config
+  data_dir = builder.data_dir.split("/synthetic_talking_faces")[0]
+  mem = {k: getattr(cfg, k) for k in ("resolution", "seconds", "clips_per_identity", "world_seed")}
+  mem.update(identities=tuple(cfg.identities), utterances=tuple(cfg.utterances), workers=0)
+  as_tfds = ml_collections.ConfigDict(
+    {"source": "tfds", "name": "synthetic_talking_faces/tiny", "data_dir": data_dir}
+  )
+  as_memory = ml_collections.ConfigDict({"source": "memory", "memory": mem})
+  records = clip_sources.clip_source(as_tfds, "val")
+  clips = clip_sources.clip_source(as_memory, "val")
+  by_id = {r["clip_id"].decode(): r for r in (records[i] for i in range(len(records)))}
+  assert sorted(by_id) == sorted(c["clip_id"] for c in clips)
+  for c in clips[:2]:
+    r = by_id[c["clip_id"]]
+    for k in ("frames", "exp", "pose", "landmarks", "audio", "mel"):
+      np.testing.assert_array_equal(r[k], c[k], err_msg=k)
+    for k in ("emotion", "intensity", "identity", "utterance"):
+      assert int(r[k]) == c[k], k
+  # The flows' view: mel without frames or waveform.
+  light = clip_sources.clip_source(as_tfds, "train", frames=False, audio=False, mel=True)[0]
+  assert isinstance(light["frames"], bytes) and isinstance(light["audio"], bytes)
+  assert light["mel"].dtype == np.float32 and light["mel"].shape[1] == audio.N_MELS
+  bare = clip_sources.clip_source(as_memory, "train", frames=False, audio=False)[0]
+  assert bare["frames"].shape[1:] == (0, 0, 3) and "mel" not in bare and "audio" not in bare
+  stats = clip_sources.train_stats(as_memory)
+  np.testing.assert_allclose(stats.exp_mean, builders.load_stats(builder).exp_mean, atol=1e-6)

@@ -423,12 +423,16 @@ def nearest_code(features: Array, table: Array) -> Array:
   return jnp.argmin(dist, axis=-1).astype(jnp.int32)
 
 
+# Model sizes: the stage-1 autoencoder size and the `CodeQuery` fields that differ by size.
 _SIZES = {
-  "tiny": ("tiny", 6, 16, 32, 2, (16, 1), 32, 2, 2),
-  "synthetic": ("synthetic", 13, 32, 128, 3, (64, 2), 256, 4, 8),
-  "mead": ("ffhq_mead", 13, 64, 256, 3, (128, 2), 512, 9, 8),
-  "hdtf": ("ffhq_mead", 13, 64, 256, 3, (128, 2), 512, 9, 8),
-}
+  "tiny": dict(stage1="tiny", window=6, enc_ch=16, motion_dim=32, mapping_layers=2,
+               flow_width=16, flow_layers=1, embed_dim=32, num_layers=2, num_heads=2),
+  "synthetic": dict(stage1="synthetic", window=13, enc_ch=32, motion_dim=128, mapping_layers=3,
+                    flow_width=64, flow_layers=2, embed_dim=256, num_layers=4, num_heads=8),
+  "mead": dict(stage1="ffhq_mead", window=13, enc_ch=64, motion_dim=256, mapping_layers=3,
+               flow_width=128, flow_layers=2, embed_dim=512, num_layers=9, num_heads=8),
+}  # fmt: skip
+_SIZES["hdtf"] = _SIZES["mead"]
 
 
 def default_config(size: str = "synthetic") -> ml_collections.ConfigDict:
@@ -441,25 +445,17 @@ def default_config(size: str = "synthetic") -> ml_collections.ConfigDict:
   """
   if size not in _SIZES:
     raise ValueError(f"Unknown stage-2 size {size!r}; expected one of {sorted(_SIZES)}.")
-  s1, window, enc_ch, motion, map_layers, (fw, fl), embed, layers, heads = _SIZES[size]
-  stage1 = ae.default_config(s1)
+  sizes = dict(_SIZES[size])
+  stage1 = ae.default_config(sizes.pop("stage1"))
   levels = len(stage1.model.ch_mult)
   c = ml_collections.ConfigDict()
   c.image_size = stage1.image_size
   c.stage1 = stage1.model
   c.model = ml_collections.ConfigDict(
     dict(
-      window=window,
-      enc_ch=enc_ch,
+      **sizes,
       enc_ch_mult=tuple(stage1.model.ch_mult),
-      motion_dim=motion,
-      mapping_layers=map_layers,
-      flow_width=fw,
-      flow_layers=fl,
       warp_padding="border",
-      embed_dim=embed,
-      num_layers=layers,
-      num_heads=heads,
       mlp_ratio=2,
       fuse_levels=tuple(range(levels - 1)),
       use_warp=True,

@@ -45,16 +45,21 @@ from flowvq_jax.data import audio as audio_lib
 from flowvq_jax.data import clip_layout, pipeline, sources
 from flowvq_jax.stages.flow import model_of
 
+CLIP_FLAGS = {"frames": False, "audio": False, "mel": True}  # what the flows read of a clip
+
 
 def clip_source(data_cfg, split: str):
-  """The clips of `split` without frames (`flowvq_jax.data.sources`)."""
-  return sources.clip_source(data_cfg, split, frames=False)
+  """The clips of `split` with their log-mel, without frames or waveform
+  (`flowvq_jax.data.sources`)."""
+  return sources.clip_source(data_cfg, split, **CLIP_FLAGS)
 
 
 def statistics(config):
   """The `CoeffStats` this run normalises with (None when `data.normalize` is false); the trainer
   writes them into the workdir, where inference and evaluation read them."""
-  return sources.train_stats(config.data) if config.data.get("normalize", True) else None
+  if not config.data.get("normalize", True):
+    return None
+  return sources.train_stats(config.data, **CLIP_FLAGS)
 
 
 class ToBatch(grain.transforms.Map):
