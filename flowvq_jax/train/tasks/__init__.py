@@ -24,12 +24,15 @@ Optional
       (default: the metrics and loss of `loss`).
   summaries(params, batch, config, *, extra) -> {name: [N, H, W, C] image or [N, T, H, W, C]
       video}, float in [0, 1] or uint8, written to TensorBoard at evaluation.
+  statistics(config) -> CoeffStats or None
+      The normalisation statistics of the training data; the trainer writes them to
+      `WORKDIR/coeff_stats.json` at start, where inference and evaluation read them.
 
 `loss` and `compute_grads` may also take a keyword argument `step` (int32 [], the index of the
 update being computed, `state.step`), e.g. for a loss weight that starts at some step; it is
 passed only to functions whose signature names it.
 
-All functions except `make_data` run under `jax.jit`.
+All functions except `make_data` and `statistics` run under `jax.jit`.
 """
 
 from __future__ import annotations
