@@ -9,9 +9,11 @@ in a fresh process, as a user's would: under the jax version that wrote the reco
 are bit-identical; under another version XLA may round differently, so there the coefficients
 must agree to float tolerance and the frames to a few grey levels.
 
-The same inputs on the suite's own freshly trained `tiny` checkpoints (trained by today's code
-in a process that ran other tests first) must agree with the recording to float tolerance: the
-training path, data included, is unchanged too.
+The same inputs on the suite's own freshly trained `tiny` checkpoints (trained by today's code in
+a worker that may have run other tests, some with XLA's optimisations off, first) must give the
+recorded coefficients to float tolerance: the training path, data included, is unchanged too.
+Their frames are not compared: stage 2 picks discrete codes, so a last-bit difference in training
+can flip a token's code and move its pixels far.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def test_generate_from_the_recorded_checkpoints_gives_the_recorded_outputs(tmp_p
     _assert_close(got, ref, frame_levels=8)
 
 
-def test_the_suites_tiny_checkpoints_generate_the_recorded_outputs(tiny_checkpoints):
+def test_the_suites_tiny_checkpoints_generate_the_recorded_coefficients(tiny_checkpoints):
   gen = _generate_in_process(tiny_checkpoints)
   ref = np.load(GOLDEN)
-  _assert_close({"exp": gen.exp, "pose": gen.pose, "frames": gen.frames}, ref, frame_levels=8)
+  np.testing.assert_allclose(gen.exp, ref["exp"], rtol=1e-3, atol=1e-3)
+  np.testing.assert_allclose(gen.pose, ref["pose"], rtol=1e-3, atol=1e-3)
