@@ -7,6 +7,12 @@ configs/poseflow.py); model:
 Variants (`configs/expflow.py:VARIANT[,key=value...]`):
 
   tiny         tiny flow (K=2, width 16) on world clips generated in memory; seconds on CPU.
+  fast         the quickstart's flow (K=4, coupling MLP 2x64, LSTM 64, audio +-4 frames with each
+               mel frame's loudness, history 5, data dropout 0.4, SMM prior, the emotion scaled by
+               the intensity in the conditioner too) on *performed* clips: speech of the
+               `speech_corpus/small` voices and of the world, performed by the world with a random
+               emotion when read, through a random recording chain (docs/data.md); windows of
+               32 frames, batch 16, 800 steps (minutes on 2 CPU cores). docs/fcg.md "On any voice".
   synthetic    `synthetic` flow (K=8, coupling MLP 2x128, LSTM 128, audio +-4 frames, history 5,
                data dropout 0.4, SMM prior) on synthetic_talking_faces/small_64, windows of
                48 frames, batch 32, 1500 steps.
@@ -14,6 +20,8 @@ Variants (`configs/expflow.py:VARIANT[,key=value...]`):
                on world clips generated in memory: 48 / 2 / 2 identities x 16 clips of 3 s,
                1000 steps. It meets the FCG targets at temperature 0.2 (below); the
                `synthetic` quickstart preset trains it.
+  paper        the paper's ExpFlow at the `synthetic` size: MoGlow couplings (every step its own
+               2-layer LSTM over (x_a, context); no shared LSTM), the emotion in the SMM prior only.
   mead         MoGlow-sized flow on a user-built `mead/res256` (docs/data.md), windows of 100.
   hdtf         the same on `hdtf/res256`; unlabelled (emotion -1: the SMM's mixture marginal).
   moglow_size  MoGlow's sizes for benchmarks (`launch.benchmark --what flow`): K=16, 2-layer
@@ -21,13 +29,21 @@ Variants (`configs/expflow.py:VARIANT[,key=value...]`):
                frames. Its audio layout differs from the pipeline's, so it does not train on data.
 
 Arguments: `prior=smm|gmm|gaussian` (latent prior), `dropout=RATE` (data dropout on the history),
-`emotion_context=true` (the emotion embedding also enters the conditioner, not only the prior).
+`emotion_context=true` (the emotion embedding also enters the conditioner, not only the prior),
+`intensity_context=true` (that embedding interpolated from neutral by the intensity),
+`prior_only=true` (`fast`: the emotion in the prior only, as the paper), `coupling=lstm` (MoGlow
+couplings), `performed=true` / `corpus=speech_corpus/small` (train on performed clips).
 `get_sweep` is the paper's FCG ablation (SMM vs GMM x dropout 0.4 / 0).
 
 Launch:
 
   python -m launch.prepare_data --dataset synthetic_talking_faces/small_64 --data_dir ~/flowvq_data
   python -m launch.train --config configs/expflow.py:synthetic --workdir runs/expflow
+  python -m launch.prepare_data --dataset speech_corpus/small --data_dir ~/flowvq_data
+  python -m launch.train --config configs/expflow.py:fast --workdir runs/expflow_fast
+  python -m launch.evaluate --stage fcg_voices --expflow runs/expflow_fast --out runs/voices \
+      --corpus speech_corpus/small --data_dir ~/flowvq_data
+  launch/fcg_voices_ablation.sh        # fast: shared vs MoGlow couplings, prior only, GMM, dropout
   python -m launch.train --config configs/expflow.py:synthetic_wide --workdir runs/expflow_wide
   python -m launch.train --config configs/poseflow.py:synthetic --workdir runs/poseflow
   python -m launch.evaluate --stage fcg --expflow runs/expflow --poseflow runs/poseflow \

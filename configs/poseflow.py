@@ -1,6 +1,7 @@
 r"""PoseFlow: the conditional autoregressive Glow over the 6 pose values (3 angles, 3 shifts).
 
-Same task and variants as configs/expflow.py (`tiny`, `synthetic`, `mead`, `hdtf`); the prior
+Same task and variants as configs/expflow.py (`tiny`, `fast`, `synthetic`, `mead`, `hdtf`); the
+prior
 is a single Gaussian (emotion does not direct pose; `prior=smm|gmm` to change it),
 `dropout=RATE` sets the data dropout on the history. Results: docs/fcg.md.
 

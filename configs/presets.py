@@ -6,8 +6,10 @@
   synthetic  the configs' own `synthetic` variants on the prepared TFDS datasets, but ExpFlow's
              `synthetic_wide` (emotion in its context, 48 in-memory training identities: the FCG
              targets' measured run, docs/fcg.md); for a GPU.
-  fast       8 min measured on a shared 2-core CPU (docs/quickstart.md): mid-sized flows on the
-             `small` clip layout, the `tiny` VQ stages (32 px) on 96 training identities.
+  fast       about 15 min on a 2-core CPU (docs/quickstart.md): the flows' `fast` variant
+             (mid-sized, trained on any speech performed by the world: the speech corpus's voices
+             and the `small` layout's world speech, with a random recording chain), the `tiny` VQ
+             stages (32 px) on 96 training identities.
   tiny       every stage's `tiny` config for a few steps (tests).
 """
 
@@ -17,31 +19,10 @@ from typing import Any
 
 STAGES = ("expflow", "poseflow", "vq_codebook", "vq_query")
 
-# The layout of synthetic_talking_faces/small (12 / 2 / 2 identities, 16 clips of 3 s each),
-# generated in memory without rendering (the flows need no frames).
-_SMALL_CLIPS = {
-  "world_seed": 0,
-  "seconds": 3.0,
-  "identities": (12, 2, 2),
-  "clips_per_identity": 16,
-  "utterances": (40, 8, 8),
-}
-
 
 def _flow_fast(steps: int) -> dict[str, Any]:
-  """A mid-sized flow (4 steps, width 64) on the `small` clip layout: minutes on a CPU."""
+  """The flows' `fast` variant (configs/flow_common.py), logged and checkpointed for a short run."""
   return {
-    "data.source": "memory",
-    "data.memory": dict(_SMALL_CLIPS),
-    "data.window": 32,
-    "data.batch_size": 16,
-    "model.num_steps": 4,
-    "model.coupling_hidden": 64,
-    "model.lstm_width": 64,
-    "model.audio_hidden": 16,
-    "model.audio_features": 32,
-    "optimizer.warmup_steps": 50,
-    "train.steps": steps,
     "train.log_every": 50,
     "train.eval_every": steps,
     "train.ckpt_every": max(1, steps // 2),
@@ -85,8 +66,8 @@ PRESETS: dict[str, tuple[dict[str, str], dict[str, dict[str, Any]]]] = {
   ),
   "fast": (
     {
-      "expflow": "synthetic,emotion_context=true",
-      "poseflow": "synthetic",
+      "expflow": "fast",
+      "poseflow": "fast",
       "vq_codebook": "tiny",
       "vq_query": "tiny",
     },

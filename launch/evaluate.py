@@ -4,6 +4,7 @@ r"""Evaluate: the paper's table end to end, its ablations, or one trained stage.
       [--seeds 3] [--data_dir DIR] [--inception_weights F] [--lpips_weights F] [...]
   python -m launch.evaluate --ablation --preset tiny --out OUT [--ablation_steps N] [...]
   python -m launch.evaluate --stage fcg --help
+  python -m launch.evaluate --stage fcg_voices --help
   python -m launch.evaluate --stage vq --help
   python -m launch.evaluate --stage query --help
 
@@ -25,6 +26,7 @@ import sys
 # Stage name -> package module holding its evaluation.
 STAGES = {
   "fcg": "flowvq_jax.eval.fcg",  # ExpFlow + PoseFlow: lip sync, emotion accuracy, diversity, NLL
+  "fcg_voices": "flowvq_jax.eval.fcg_voices",  # ExpFlow on held-out voices and recordings
   "vq": "flowvq_jax.eval.codebook",  # VQ codebook: PSNR, SSIM, code usage, mouth sharpness
   "query": "flowvq_jax.eval.query",
 }
@@ -93,6 +95,24 @@ def fcg_flags(parser: argparse.ArgumentParser) -> None:
   _generation_flags(g, 5, "samples per clip (diversity needs >= 2)")
 
 
+def fcg_voices_flags(parser: argparse.ArgumentParser) -> None:
+  g = parser.add_argument_group("fcg_voices (ExpFlow on held-out voices)")
+  g.add_argument("--expflow", required=True, help="training workdir (or export) of an ExpFlow")
+  g.add_argument("--out", required=True, help="output directory (JSON, markdown)")
+  g.add_argument("--corpus", default="", help="a prepared speech corpus, e.g. speech_corpus/small")
+  g.add_argument("--data_dir", default=None, help="where the corpus is (default ~/flowvq_data)")
+  g.add_argument("--split", default="test", help="validation (for choices) or test (to report)")
+  g.add_argument("--per_source", type=int, default=6, help="utterances per voice source")
+  g.add_argument("--seeds", type=int, default=3, help="samples per utterance and emotion")
+  g.add_argument("--temperature", type=float, default=1.0, help="the CLI's default: 1")
+  g.add_argument("--intensity", type=float, default=3.0, help="the CLI's default: 3")
+  g.add_argument("--references", type=int, default=4, help="world performances per audio")
+  g.add_argument(
+    "--conditions", default="clean,noise_10db,reverb,telephone,mp3_32k,quiet_-18db",
+    help="recording conditions (flowvq_jax.data.augment.AUGMENTATIONS)",
+  )
+
+
 def table_flags(parser: argparse.ArgumentParser) -> None:
   g = parser.add_argument_group("the evaluation table (--checkpoints) and --ablation")
   g.add_argument("--checkpoints", default=None, help="checkpoints dir (flowvq_jax.stages layout)")
@@ -138,7 +158,12 @@ def ablation_flags(parser: argparse.ArgumentParser) -> None:
   )
 
 
-FLAGS = {"fcg": fcg_flags, "vq": codebook_flags, "query": query_flags}
+FLAGS = {
+  "fcg": fcg_flags,
+  "fcg_voices": fcg_voices_flags,
+  "vq": codebook_flags,
+  "query": query_flags,
+}
 
 
 def parser_for(argv: list[str]) -> tuple[argparse.ArgumentParser, str]:

@@ -48,7 +48,7 @@ from PIL import Image
 from flowvq_jax import inference, stages
 from flowvq_jax.apps import page, train_all
 from flowvq_jax.core import constants
-from flowvq_jax.data import builders, media
+from flowvq_jax.data import builders, media, voices
 from flowvq_jax.eval import metrics
 from flowvq_jax.eval.instruments import classifier as clf_lib
 from flowvq_jax.world import SyntheticWorld, mouth_from_audio
@@ -133,12 +133,37 @@ def check_workdir(workdir: str) -> str:
 # Data and training.
 
 
-def stage_specs(workdir: str, preset: str) -> list[stages.StageSpec]:
-  """The preset's stage runs in `DIR/checkpoints`; TFDS-sourced stages read `DIR/data`."""
+def _dataset_of(data) -> str | None:
+  """The prepared dataset a stage's `data` block reads: a TFDS clip dataset or a speech corpus."""
+  if data.source == "tfds":
+    return str(data.name)
+  if data.source == "performed" and data.performed.corpus:
+    return str(data.performed.corpus)
+  return None
+
+
+def stage_specs(
+  workdir: str, preset: str, log: Callable[[str], None] = print
+) -> list[stages.StageSpec]:
+  """The preset's stage runs in `DIR/checkpoints`; stages reading a prepared dataset read it from
+  `DIR/data`. A speech corpus whose synthesizers are not installed is left out (the flows then
+  hear the world's speech only), with a note saying what to install."""
   specs = stages.preset_specs(paths(workdir)["checkpoints"], preset)
   out = []
   for spec in specs:
-    if spec.config().data.source == "tfds":
+    data = spec.config().data
+    name = _dataset_of(data)
+    if name is not None and data.source == "performed":
+      synths = builders.get_builder(name, paths(workdir)["data"]).builder_config.synthesizers
+      try:
+        voices.check_programs(synths)
+      except voices.SynthesizerMissing as e:
+        log(f"[{spec.stage}] note: {e} Training on the world's speech only.")
+        spec = dataclasses.replace(
+          spec, overrides={**spec.overrides, "data.performed.corpus": ""}
+        )
+        name = None
+    if name is not None:
       spec = dataclasses.replace(
         spec, overrides={**spec.overrides, "data.data_dir": paths(workdir)["data"]}
       )
@@ -147,21 +172,22 @@ def stage_specs(workdir: str, preset: str) -> list[stages.StageSpec]:
 
 
 def prepare_data(specs: list[stages.StageSpec], log: Callable[[str], None] = print) -> list[str]:
-  """Builds the TFDS datasets the stages read (once; a prepared one is reused)."""
+  """Builds the datasets the stages read (once; a prepared one is reused)."""
   built = []
   for spec in specs:
     data = spec.config().data
-    if data.source != "tfds" or data.name in built:
+    name = _dataset_of(data)
+    if name is None or name in built:
       continue
-    log(f"[data] {data.name} in {data.data_dir}")
-    builders.prepare(data.name, data.data_dir)
-    built.append(data.name)
+    log(f"[data] {name} in {data.data_dir}")
+    builders.prepare(name, data.data_dir)
+    built.append(name)
   return built
 
 
 def train(workdir: str, preset: str, log: Callable[[str], None] = print) -> dict[str, Any]:
   """Data + every stage of the preset (skips finished stages, resumes started ones)."""
-  specs = stage_specs(workdir, preset)
+  specs = stage_specs(workdir, preset, log)
   prepare_data(specs, log)
   return train_all.train_stages(specs, log=log)
 
@@ -451,7 +477,7 @@ def run(
   nums["preset"] = preset
   nums["stages"] = {s: stages.stage_dir(p["checkpoints"], s) for s in stages.STAGES}
   nums["wall_s"] = wall
-  meta = {"preset": preset, "stages": _stage_summary(stage_specs(workdir, preset))}
+  meta = {"preset": preset, "stages": _stage_summary(stage_specs(workdir, preset, lambda _: None))}
   nums["stage_summary"] = meta["stages"]
   with open(p["numbers"], "w") as f:
     json.dump(nums, f, indent=2)

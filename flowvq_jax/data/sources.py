@@ -8,8 +8,13 @@ Every stage reads its data through `clip_source(data_cfg, split)`, with `data_cf
              `synthetic_talking_faces` config, laid out by `flowvq_jax.data.clip_layout`, so the
              clips equal the records of a builder config of the same sizes;
              `flowvq_jax.data.world_clips`).
+             'performed': any speech (a speech corpus's voices or the world's) performed by the
+             world with a random emotion when read, with a random recording chain
+             (`flowvq_jax.data.performed`; coefficients only, no frames).
   memory     world_seed, seconds, identities, clips_per_identity, utterances, and optionally
              resolution (default 64) and workers (processes rendering clips; < 0: all cores).
+  performed  the 'performed' source's block (`flowvq_jax.data.performed`); its identities and
+             world sentences come from `memory`.
 
 A clip is the example dict the `synthetic_talking_faces` builder writes
 (`world_clips.world_example`):
@@ -29,10 +34,11 @@ from __future__ import annotations
 import os
 
 from flowvq_jax.core.config import ConfigError
-from flowvq_jax.data import clip_layout, world_clips
+from flowvq_jax.data import clip_layout, performed, world_clips
 from flowvq_jax.data import coeffs as coeffs_lib
 
-SOURCES = ("memory", "tfds")
+SOURCES = ("memory", "tfds", "performed")
+STATS_CLIPS = 512  # performed clips the statistics are computed over (the first of train).
 
 
 def _builder(data_cfg):
@@ -73,17 +79,23 @@ def clip_source(
     return world_clips.memory_clips(data_cfg.memory, split, frames=frames, audio=with_audio)
   if data_cfg.source == "tfds":
     return tfds_clips(data_cfg, split, frames=frames, audio=audio, mel=mel)
+  if data_cfg.source == "performed":
+    return performed.PerformedClips(data_cfg, split, audio=audio or bool(mel))
   raise ConfigError(f"data.source={data_cfg.source!r}; choose one of {SOURCES}.")
 
 
 def train_stats(data_cfg, **clip_flags) -> coeffs_lib.CoeffStats:
   """Normalisation statistics of exp and pose over the train split of `data_cfg`: the builder's
-  for TFDS, else computed over the in-memory clips (read with `clip_flags` of `clip_source`, so
-  a caller that reads those clips anyway shares them; without frames by default)."""
+  for TFDS, else computed over the in-memory clips or the first `STATS_CLIPS` performed ones (read
+  with `clip_flags` of `clip_source`, so a caller that reads those clips anyway shares them;
+  without frames by default)."""
   if data_cfg.source == "tfds":
     from flowvq_jax.data import builders  # noqa: PLC0415  (TFDS: imported only for 'tfds')
 
     return builders.load_stats(_builder(data_cfg))
   flags = {"frames": False, "audio": False, **clip_flags}
   train = clip_source(data_cfg, "train", **flags)
+  if data_cfg.source == "performed":
+    clips = train
+    train = (clips[i] for i in range(min(len(clips), STATS_CLIPS)))
   return coeffs_lib.compute_stats((c["exp"], c["pose"]) for c in train)

@@ -89,8 +89,26 @@ def test_synthetic_preset_reads_datasets_built_in_the_workdir(tmp_path):
       assert data.source == "tfds" and data.data_dir == os.path.join(str(tmp_path), "data")
     assert spec.workdir == os.path.join(str(tmp_path), "checkpoints", spec.stage)
   assert specs[0].config().model.emotion_in_context
-  # The in-memory presets build nothing.
-  assert quickstart.prepare_data(quickstart.stage_specs(str(tmp_path), "fast")) == []
+
+
+def test_fast_preset_hears_the_speech_corpus_or_says_what_is_missing(tmp_path, monkeypatch):
+  """The `fast` flows read the speech corpus from the workdir; without its synthesizers they
+  train on the world's speech only, and the note names what to install."""
+  notes = []
+  if shutil.which("espeak-ng") and shutil.which("flite") and shutil.which("text2wave"):
+    specs = quickstart.stage_specs(str(tmp_path), "fast", notes.append)
+    for spec in specs[:2]:
+      data = spec.config().data
+      assert data.source == "performed" and data.performed.corpus == "speech_corpus/small"
+      assert data.data_dir == os.path.join(str(tmp_path), "data")
+    assert notes == []
+  monkeypatch.setenv("PATH", "/nonexistent")
+  specs = quickstart.stage_specs(str(tmp_path), "fast", notes.append)
+  for spec in specs[:2]:
+    data = spec.config().data
+    assert data.source == "performed" and data.performed.corpus == ""
+  assert len(notes) == 2 and "apt-get install" in notes[0] and "world's speech only" in notes[0]
+  assert quickstart.prepare_data(specs) == []  # nothing to build
 
 
 def test_prepare_data_builds_each_dataset_once(tmp_path):

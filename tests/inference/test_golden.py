@@ -6,8 +6,11 @@ recording was made from those checkpoints by the code before the package was res
 its one-way layout (core -> world/data -> models -> checkpoints/stages -> train | inference |
 eval -> apps), so this test shows the restructuring changed nothing a user gets. Generation runs
 in a fresh process, as a user's would: under the jax version that wrote the recording the outputs
-are bit-identical; under another version XLA may round differently, so there the coefficients
-must agree to float tolerance and the frames to a few grey levels.
+agree to the last float bits (bit-identical on the recording machine; XLA:CPU compiles for the
+host's instruction set, and another CPU was measured 1.6e-6 off in one coefficient and one grey
+level in a few pixels), so the coefficients must agree to 1e-5 and the frames to one grey level;
+under another jax version XLA may round differently, so there the coefficients must agree to
+float tolerance and the frames to a few grey levels.
 
 The same inputs on the suite's own freshly trained `tiny` checkpoints (trained by today's code in
 a worker that may have run other tests, some with XLA's optimisations off, first) must give the
@@ -75,8 +78,10 @@ def test_generate_from_the_recorded_checkpoints_gives_the_recorded_outputs(tmp_p
   got, ref = np.load(out), np.load(GOLDEN)
   assert got["exp"].shape == ref["exp"].shape and got["frames"].shape == ref["frames"].shape
   if str(ref["jax_version"]) == jax.__version__:
-    for k in ("exp", "pose", "frames"):
-      np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+    for k in ("exp", "pose"):
+      np.testing.assert_allclose(got[k], ref[k], rtol=0, atol=1e-5, err_msg=k)
+    diff = np.abs(np.asarray(got["frames"], np.int32) - ref["frames"])
+    assert diff.max() <= 1 and diff.mean() < 1e-3, (diff.mean(), diff.max())
   else:
     _assert_close(got, ref, frame_levels=8)
 

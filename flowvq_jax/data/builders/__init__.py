@@ -3,6 +3,7 @@
 Datasets are named `<dataset>[/<config>]`:
 
   synthetic_talking_faces/tiny     (configs: tiny, small, full, and <size>_<64|128|256>)
+  speech_corpus/small              (audio only: synthesizer voices; configs tiny, small)
   mead/res256, mead/res64_full     (real data; configs res<px>[_full|_crop<x>_<y>_<w>_<h>])
   hdtf/res256
 
@@ -19,10 +20,11 @@ import tensorflow_datasets as tfds
 
 from flowvq_jax.data import coeffs as coeffs_lib
 from flowvq_jax.data import faces
-from flowvq_jax.data.builders import real, synthetic
+from flowvq_jax.data.builders import real, speech, synthetic
 
 DATASETS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
   "synthetic_talking_faces": synthetic.SyntheticTalkingFaces,
+  "speech_corpus": speech.SpeechCorpus,
   "mead": real.Mead,
   "hdtf": real.Hdtf,
 }
@@ -64,9 +66,9 @@ def get_builder(
     raise ValueError(f"Unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}.")
   cls = DATASETS[dataset]
   data_dir = os.fspath(data_dir)
-  if dataset == "synthetic_talking_faces":
+  if dataset in ("synthetic_talking_faces", "speech_corpus"):
     if crop is not None:
-      raise ValueError("crop applies to real datasets (mead, hdtf), not to synthetic data.")
+      raise ValueError(f"crop applies to real datasets (mead, hdtf), not to {dataset}.")
     names = [c.name for c in cls.BUILDER_CONFIGS]
     config = config or cls.DEFAULT_CONFIG_NAME
     if config not in names:
@@ -102,6 +104,8 @@ def prepare(
     manual_dir=os.fspath(manual_dir) if manual_dir is not None else None
   )
   builder.download_and_prepare(download_config=config, file_format="array_record")
+  if isinstance(builder, speech.SpeechCorpus):
+    return builder  # audio only: no coefficient statistics.
   stats_path = os.path.join(builder.data_dir, STATS_FILE)
   if not os.path.exists(stats_path):
     load_stats(builder).save_json(stats_path)

@@ -11,11 +11,16 @@ For video frame t the context network sees
   frame's whole history is zeroed with probability `history_dropout` (MoGlow's
   data dropout; no rescaling, zeros mean "unknown"); the audio is never dropped;
 * optionally an emotion embedding (`emotion_in_context`; label -1 has its own
-  "unknown" row).
+  "unknown" row); with `intensity_in_context` it is interpolated from the neutral row by the
+  intensity weight a (the prior's `intensity_to_weight`), `emb(neutral) + a (emb(e) -
+  emb(neutral))`, so the conditioner, like the prior, hears how strong the emotion is.
 
 These are concatenated and fed to a stack of LSTMs over time (MoGlow uses 2
 layers of width 512), which carries the recurrent state. The context handed to
-every coupling of frame t is `[lstm_output_t, audio_features_t]`. The LSTM sees
+every coupling of frame t is `[lstm_output_t, audio_features_t]`. With
+`lstm_layers=0` there is no shared LSTM: the context is the concatenated inputs
+themselves (MoGlow's layout, where every coupling has its own LSTM,
+`layers.ConditionerLSTM`). The LSTM sees
 only the conditioning (audio and past frames), never the frame being modelled,
 so training evaluates all frames in parallel except for the LSTM's scan, and
 sampling advances one frame at a time with `step`.
@@ -29,7 +34,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from flowvq_jax.core.constants import NUM_EMOTIONS
+from flowvq_jax.core.constants import NEUTRAL, NUM_EMOTIONS
 
 Array = jax.Array
 LSTMCarry = tuple[tuple[Array, Array], ...]  # per layer (c, h), each [N, H], float32.
@@ -103,19 +108,39 @@ class LSTMStack(nn.Module):
     return tuple(new), h
 
 
+LEVEL_OFFSET, LEVEL_SCALE = 9.0, 3.0  # a mel frame's mean log-mel: -14 (silence) to about -4.
+# Speech-band energy: log of the summed mel power of bins 2..61 (about 80 Hz to 4 kHz of the 80
+# Slaney bins up to 8 kHz), about -10 (silence) to 6.
+SPEECH_BINS = slice(2, 62)
+BAND_OFFSET, BAND_SCALE = 0.0, 5.0
+
+
 class AudioEncoder(nn.Module):
-  """Mel window `[..., 2k+1, M, 80]` -> `[..., features]` (see module docstring)."""
+  """Mel window `[..., 2k+1, M, 80]` -> `[..., features]` (see module docstring).
+
+  With `level`, two loudness features of each mel frame, which the LayerNorm removes, are
+  appended to that frame's normalised bins: its mean log-mel, `(mean + 9) / 3`, and the log of
+  its speech-band power (bins `SPEECH_BINS`), `/ 5`. How far the mouth opens depends on how loud
+  the speech is.
+  """
 
   hidden: int
   features: int
   dtype: Any = jnp.float32
+  level: bool = False
 
   @nn.compact
   def __call__(self, mel: Array) -> Array:
     lead = mel.shape[:-3]
+    frames = mel.shape[-3] * mel.shape[-2]
     x = mel.reshape(*lead, -1).astype(jnp.float32)
     x = nn.LayerNorm(name="norm")(x).astype(self.dtype)
-    x = x.reshape(*lead, mel.shape[-3] * mel.shape[-2], mel.shape[-1])
+    x = x.reshape(*lead, frames, mel.shape[-1])
+    if self.level:
+      raw = mel.reshape(*lead, frames, mel.shape[-1]).astype(jnp.float32)
+      level = (jnp.mean(raw, axis=-1) + LEVEL_OFFSET) / LEVEL_SCALE
+      band = (jax.nn.logsumexp(raw[..., SPEECH_BINS], axis=-1) + BAND_OFFSET) / BAND_SCALE
+      x = jnp.concatenate([x, jnp.stack([level, band], -1).astype(self.dtype)], axis=-1)
     x = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype, name="per_mel")(x))
     x = x.reshape(*lead, -1)
     x = nn.gelu(nn.Dense(self.features, dtype=self.dtype, name="window")(x))
@@ -142,36 +167,55 @@ class ContextNet(nn.Module):
   lstm_layers: int = 1
   lstm_width: int = 128
   emotion_in_context: bool = False
+  intensity_in_context: bool = False
   emotion_features: int = 16
+  audio_level: bool = False
   dtype: Any = jnp.float32
 
   def setup(self):
-    self.audio = AudioEncoder(self.audio_hidden, self.audio_features, self.dtype)
+    self.audio = AudioEncoder(self.audio_hidden, self.audio_features, self.dtype, self.audio_level)
     in_features = self.audio_features + self.history * self.dim
     if self.emotion_in_context:
       in_features += self.emotion_features
-    self.lstm = LSTMStack(self.lstm_width, in_features, self.lstm_layers, self.dtype)
+    self.in_features = in_features
+    if self.lstm_layers > 0:
+      self.lstm = LSTMStack(self.lstm_width, in_features, self.lstm_layers, self.dtype)
     if self.emotion_in_context:
       self.emotion_embed = nn.Embed(NUM_EMOTIONS + 1, self.emotion_features)
 
   @property
   def features(self) -> int:
     """Size C of the context handed to the couplings."""
+    if self.lstm_layers == 0:
+      emotion = self.emotion_features if self.emotion_in_context else 0
+      return self.audio_features + self.history * self.dim + emotion
     return self.lstm_width + self.audio_features
 
   def audio_features_of(self, mel: Array) -> Array:
     """`mel [..., 2k+1, 4, 80]` -> `[..., audio_features]` (parallel over frames)."""
     return self.audio(mel)
 
-  def _inputs(self, audio: Array, hist: Array, emotion: Array | None) -> Array:
+  def _inputs(
+    self, audio: Array, hist: Array, emotion: Array | None, weight: Array | None = None
+  ) -> Array:
     parts = [audio.astype(jnp.float32), hist.astype(jnp.float32)]
     if self.emotion_in_context:
       idx = jnp.where(emotion < 0, NUM_EMOTIONS, emotion)
-      parts.append(self.emotion_embed(idx).astype(jnp.float32))
+      emb = self.emotion_embed(idx).astype(jnp.float32)
+      if self.intensity_in_context and weight is not None:
+        neutral = self.emotion_embed(jnp.full_like(idx, NEUTRAL)).astype(jnp.float32)
+        a = jnp.where(emotion < 0, 1.0, jnp.asarray(weight, jnp.float32))[..., None]
+        emb = neutral + a * (emb - neutral)
+      parts.append(emb)
     return jnp.concatenate(parts, axis=-1)
 
   def __call__(
-    self, x: Array, mel: Array, emotion: Array | None = None, train: bool = False
+    self,
+    x: Array,
+    mel: Array,
+    emotion: Array | None = None,
+    train: bool = False,
+    weight: Array | None = None,
   ) -> Array:
     """Teacher-forced context of every frame.
 
@@ -179,6 +223,7 @@ class ContextNet(nn.Module):
       x: coefficients `[B, T, D]` (their history is the conditioning).
       mel: mel windows `[B, T, 2k+1, 4, 80]`.
       emotion: `[B]` int labels (-1 = unknown); used if `emotion_in_context`.
+      weight: intensity weight a, `[B]` or `[B, T]` (None: 1); used if `intensity_in_context`.
       train: apply history dropout (needs the 'dropout' rng).
 
     Returns:
@@ -190,20 +235,35 @@ class ContextNet(nn.Module):
     if train and self.history_dropout > 0 and self.history > 0:
       keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.history_dropout, (b, t, 1))
       hist = hist * keep
-    emo = None
+    emo = a = None
     if self.emotion_in_context:
       emo = jnp.broadcast_to(jnp.asarray(emotion, jnp.int32).reshape(b, -1), (b, t))
-    hs = self.lstm(self._inputs(audio, hist, emo))
+      if weight is not None:
+        a = jnp.broadcast_to(jnp.asarray(weight, jnp.float32).reshape(b, -1), (b, t))
+    inputs = self._inputs(audio, hist, emo, a)
+    if self.lstm_layers == 0:
+      return inputs
+    hs = self.lstm(inputs)
     return jnp.concatenate([hs, audio.astype(jnp.float32)], axis=-1)
 
   def initial_carry(self, batch: int) -> tuple[LSTMCarry, Array]:
     """Zero LSTM state and zero history `[N, tau, D]` (the state before frame 0)."""
-    return self.lstm.initial_carry(batch), jnp.zeros((batch, self.history, self.dim), jnp.float32)
+    lstm = self.lstm.initial_carry(batch) if self.lstm_layers > 0 else ()
+    return lstm, jnp.zeros((batch, self.history, self.dim), jnp.float32)
 
   def step(
-    self, lstm_carry: LSTMCarry, history: Array, audio: Array, emotion: Array | None = None
+    self,
+    lstm_carry: LSTMCarry,
+    history: Array,
+    audio: Array,
+    emotion: Array | None = None,
+    weight: Array | None = None,
   ) -> tuple[LSTMCarry, Array]:
-    """One frame: `history [N, tau, D]`, `audio [N, A]` -> (new LSTM carry, context `[N, C]`)."""
+    """One frame: `history [N, tau, D]`, `audio [N, A]` (and emotion, intensity weight `[N]`)
+    -> (new LSTM carry, context `[N, C]`)."""
     hist = history.reshape(history.shape[0], -1)
-    lstm_carry, h = self.lstm.step(lstm_carry, self._inputs(audio, hist, emotion))
+    inputs = self._inputs(audio, hist, emotion, weight)
+    if self.lstm_layers == 0:
+      return lstm_carry, inputs
+    lstm_carry, h = self.lstm.step(lstm_carry, inputs)
     return lstm_carry, jnp.concatenate([h, audio.astype(jnp.float32)], axis=-1)

@@ -74,7 +74,8 @@ def default_config(kind: str = "exp", size: str = "synthetic") -> ml_collections
   # Flow.
   c.num_steps = {"tiny": 2, "synthetic": 8, "moglow": 16}[size]
   c.coupling_hidden = {"tiny": 16, "synthetic": 128, "moglow": 512}[size]
-  c.coupling_depth = 2  # hidden layers of each coupling's conditioner MLP.
+  c.coupling = "mlp"  # 'mlp' | 'lstm' (MoGlow: each coupling its own LSTM over (x_a, context)).
+  c.coupling_depth = 2  # hidden layers of each coupling's MLP (LSTM layers for 'lstm').
   c.scale_fn = "tanh"  # 'tanh': log s = b*tanh(h/b); 'sigmoid': sigmoid(h+2)/sigmoid(2).
   c.log_scale_bound = 2.0  # b for 'tanh'.
   c.perm_seed = 0  # seeds the fixed permutations (and initial rotations) of the 1x1s.
@@ -84,11 +85,13 @@ def default_config(kind: str = "exp", size: str = "synthetic") -> ml_collections
   c.mel_bins = MEL_BINS
   c.audio_hidden = {"tiny": 8, "synthetic": 32, "moglow": 64}[size]
   c.audio_features = {"tiny": 16, "synthetic": 64, "moglow": 128}[size]
+  c.audio_level = False  # also hear each mel frame's loudness (the LayerNorm removes it).
   c.history = 2 if size == "tiny" else 5  # tau previous frames.
   c.history_dropout = 0.4
   c.lstm_layers = 2 if size == "moglow" else 1
   c.lstm_width = {"tiny": 16, "synthetic": 128, "moglow": 512}[size]
   c.emotion_in_context = False
+  c.intensity_in_context = False  # the context's emotion embedding scaled by the intensity.
   c.emotion_features = 16
   c.dtype = "float32"  # compute dtype ('bfloat16' on TPU/GPU); params stay float32.
   return c
@@ -115,6 +118,7 @@ class CoefficientFlow(nn.Module):
   learn_df: bool = True
   num_steps: int = 8
   coupling_hidden: int = 128
+  coupling: str = "mlp"
   coupling_depth: int = 2
   scale_fn: str = "tanh"
   log_scale_bound: float = 2.0
@@ -124,11 +128,13 @@ class CoefficientFlow(nn.Module):
   mel_bins: int = MEL_BINS
   audio_hidden: int = 32
   audio_features: int = 64
+  audio_level: bool = False
   history: int = 5
   history_dropout: float = 0.4
   lstm_layers: int = 1
   lstm_width: int = 128
   emotion_in_context: bool = False
+  intensity_in_context: bool = False
   emotion_features: int = 16
   dtype: Any = "float32"
 
@@ -153,9 +159,11 @@ class CoefficientFlow(nn.Module):
       history_dropout=self.history_dropout,
       audio_hidden=self.audio_hidden,
       audio_features=self.audio_features,
+      audio_level=self.audio_level,
       lstm_layers=self.lstm_layers,
       lstm_width=self.lstm_width,
       emotion_in_context=self.emotion_in_context,
+      intensity_in_context=self.intensity_in_context,
       emotion_features=self.emotion_features,
       dtype=dtype,
     )
@@ -168,6 +176,8 @@ class CoefficientFlow(nn.Module):
       log_scale_bound=self.log_scale_bound,
       perm_seed=self.perm_seed,
       dtype=dtype,
+      coupling=self.coupling,
+      context_features=self.context.features,
     )
     self.latent_prior = Prior(
       kind=self.prior,
@@ -237,12 +247,13 @@ class CoefficientFlow(nn.Module):
     return mel
 
   # --------------------------------------------------------------- training.
-  def _encode(self, x, mel, emotion, mask, train):
+  def _encode(self, x, mel, emotion, mask, train, intensity=None):
     b, t, d = x.shape
-    ctx = self.context(x, mel, emotion, train=train)
+    weight = None if intensity is None else intensity_to_weight(intensity)
+    ctx = self.context(x, mel, emotion, train=train, weight=weight)
     flat_x = jnp.asarray(x, jnp.float32).reshape(b * t, d)
     weights = None if mask is None else jnp.asarray(mask, jnp.float32).reshape(-1)
-    chain = self.flow(ctx.reshape(b * t, -1), x_init=flat_x, weights=weights)
+    chain = self.flow(ctx.reshape(b * t, -1), x_init=flat_x, weights=weights, seq_shape=(b, t))
     z, log_det = chain.inverse_and_log_det(flat_x)
     return z.reshape(b, t, d), log_det.reshape(b, t)
 
@@ -262,7 +273,7 @@ class CoefficientFlow(nn.Module):
       valid frames and dims, nats) and `frames` (valid frames per clip).
     """
     mel = self._check_batch(x, mel, emotion, intensity, mask)
-    z, log_det = self._encode(x, mel, emotion, mask, train)
+    z, log_det = self._encode(x, mel, emotion, mask, train, intensity)
     m = jnp.ones(x.shape[:2], jnp.float32) if mask is None else jnp.asarray(mask, jnp.float32)
     log_prior = self.latent_prior(z, emotion, intensity, m)
     log_det = jnp.sum(log_det * m, axis=1)
@@ -323,9 +334,13 @@ class CoefficientFlow(nn.Module):
     """`mel [..., 2k+1, 4, 80]` -> `[..., A]`, all frames in parallel."""
     return self.context.audio_features_of(mel)
 
-  def initial_carry(self, batch: int) -> tuple[LSTMCarry, Array]:
-    """State before frame 0: zero LSTM carry and zero history `[N, tau, D]`."""
-    return self.context.initial_carry(batch)
+  def initial_carry(self, batch: int) -> tuple:
+    """State before frame 0: zero LSTM carry and zero history `[N, tau, D]`, and for LSTM
+    couplings every coupling's zero LSTM carry."""
+    carry = self.context.initial_carry(batch)
+    if self.coupling == "lstm":
+      return (*carry, self.flow.initial_carry(batch))
+    return carry
 
   def prior_params(self, emotion: Array, intensity: Array) -> dict[str, Array]:
     """Latent component of emotion `[...]` at intensity level `[...]` (see `prior`)."""
@@ -337,14 +352,22 @@ class CoefficientFlow(nn.Module):
     audio: Array,
     z: Array,
     emotion: Array | None = None,
+    weight: Array | None = None,
   ) -> tuple[tuple[LSTMCarry, Array], Array]:
     """One autoregressive frame: latent `z [N, D]` + `audio [N, A]` -> `x [N, D]`.
 
-    `carry` is (LSTM carry, history `[N, tau, D]`); the new history appends x.
+    `carry` is (LSTM carry, history `[N, tau, D]`[, coupling carries]); the new history
+    appends x.
+    `emotion [N]` and the intensity weight `weight [N]` enter the context when the config says
+    so.
     """
-    lstm_carry, history = carry
-    lstm_carry, ctx = self.context.step(lstm_carry, history, audio, emotion)
-    x = self.flow(ctx).forward(z)
+    lstm_carry, history, *flow_carry = carry
+    lstm_carry, ctx = self.context.step(lstm_carry, history, audio, emotion, weight)
+    if self.coupling == "lstm":
+      x, new = self.flow.step_forward(ctx, z, flow_carry[0])
+      flow_carry = [new]
+    else:
+      x = self.flow(ctx).forward(z)
     if self.history > 0:
       history = jnp.concatenate([history[:, 1:], x[:, None].astype(jnp.float32)], axis=1)
-    return (lstm_carry, history), x
+    return (lstm_carry, history, *flow_carry), x

@@ -35,7 +35,7 @@ import numpy as np
 from flowvq_jax.core.constants import NUM_EMOTIONS, emotion_index
 from flowvq_jax.data import audio as audio_lib
 from flowvq_jax.models.flow.model import CoefficientFlow
-from flowvq_jax.models.flow.prior import standard_noise
+from flowvq_jax.models.flow.prior import intensity_to_weight, standard_noise
 
 Array = jax.Array
 
@@ -131,9 +131,10 @@ class FlowSampler:
     comp = model.apply(variables, emotion, intensity, method=CoefficientFlow.prior_params)
     kind, dim = model.prior, model.dim
     emotion_ctx = model.emotion_in_context
+    weight = intensity_to_weight(intensity) if model.intensity_in_context else None
 
     def body(carry, inputs):
-      audio_t, emotion_t, comp_t, i = inputs
+      audio_t, emotion_t, weight_t, comp_t, i = inputs
       frame_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, start + i)
       df = comp_t.get("df", jnp.zeros(emotion_t.shape, jnp.float32))
       noise = jax.vmap(lambda k, v: standard_noise(k, kind, v, dim))(frame_keys, df)
@@ -146,6 +147,7 @@ class FlowSampler:
         audio_t,
         z,
         emotion_t if emotion_ctx else None,
+        weight_t,
         method=CoefficientFlow.decode_step,
       )
       return carry, x
@@ -154,6 +156,7 @@ class FlowSampler:
     xs = (
       time_major(audio),
       time_major(emotion),
+      None if weight is None else time_major(weight),
       jax.tree.map(time_major, comp),
       jnp.arange(emotion.shape[1], dtype=jnp.int32),
     )
