@@ -246,3 +246,18 @@ def test_moglow_lstm_couplings_step_equals_sequence():
     {"params": params}, x, mel, emo, None, False, method=lambda m, *a: m._encode(*a)
   )
   np.testing.assert_allclose(log_det[0, 3], np.linalg.slogdet(np.asarray(jac))[1], atol=1e-3)
+
+
+def test_audio_level_hears_loudness_that_the_layernorm_removes():
+  """A louder recording (a constant added to the log-mel) gives the same audio features without
+  `audio_level`, and different ones with it."""
+  x, mel = random_batch(b=1, t=4, seed=8)
+  for level in (False, True):
+    model = CoefficientFlow.from_config(tiny_config(audio_level=level))
+    params = jax.jit(model.init)(jax.random.key(0), x, mel, np.array([1]))["params"]
+    enc = jitted(model, CoefficientFlow.encode_audio)
+    quiet, loud = np.asarray(enc(params, mel)), np.asarray(enc(params, mel + 3.0))
+    if level:
+      assert np.abs(quiet - loud).max() > 1e-3
+    else:
+      np.testing.assert_allclose(quiet, loud, atol=1e-4)
