@@ -128,14 +128,7 @@ def _pick(n: int, k: int) -> list[int]:
 
 
 def _met(name: str, value: Any) -> bool:
-  op, ref = TARGETS[name]
-  if value is None or not np.isfinite(float(value)):
-    return False
-  if op == ">=":
-    return float(value) >= ref
-  if op == "==":
-    return float(value) == ref
-  return ref[0] <= float(value) <= ref[1]
+  return report.meets(TARGETS[name], value)
 
 
 def evaluate(

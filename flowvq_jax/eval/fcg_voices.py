@@ -258,13 +258,7 @@ def score_utterances(
 
 def met(name: str, value: Any) -> bool:
   """Whether `value` meets `TARGETS[name]`."""
-  op, ref = TARGETS[name]
-  if value is None or not np.isfinite(float(value)):
-    return False
-  v = float(value)
-  if op == "in":
-    return ref[0] <= v <= ref[1]
-  return {">=": v >= ref, "<=": v <= ref, "==": v == ref}[op]
+  return report.meets(TARGETS[name], value)
 
 
 def flow_sampler(run: flow_stage.FlowRun, seeds: int, temperature: float, intensity: float):

@@ -39,6 +39,18 @@ HIGHER_IS_BETTER = {
 }
 
 
+def meets(target: tuple[str, Any], value: Any) -> bool:
+  """Whether `value` meets a target `(op, ref)`: op '>=', '<=' or '==' with a number, or 'in'
+  with a `(low, high)` range; a missing or non-finite value never does."""
+  op, ref = target
+  if value is None or not np.isfinite(float(value)):
+    return False
+  v = float(value)
+  if op == "in":
+    return ref[0] <= v <= ref[1]
+  return {">=": v >= ref, "<=": v <= ref, "==": v == ref}[op]
+
+
 def _rows(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
   if not isinstance(results, Mapping) or not results:
     raise ValueError(f"results must be a non-empty mapping, got {type(results).__name__}.")
