@@ -6,7 +6,7 @@
   synthetic  the configs' own `synthetic` variants on the prepared TFDS datasets, but ExpFlow's
              `synthetic_wide` (emotion in its context, 48 in-memory training identities: the FCG
              targets' measured run, docs/fcg.md); for a GPU.
-  fast       about 15 min on a 2-core CPU (docs/quickstart.md): the flows' `fast` variant
+  fast       18 min 43 s measured on a 2-core CPU (docs/quickstart.md): the flows' `fast` variant
              (mid-sized, trained on any speech performed by the world: the speech corpus's voices
              and the `small` layout's world speech, with a random recording chain), the `tiny` VQ
              stages (32 px) on 96 training identities.

@@ -13,7 +13,7 @@ Configs:
 
   tiny    espeak-ng only: 6 / 2 / 2 utterances (tests; needs `apt-get install espeak-ng`)
   small   espeak-ng, flite and festival: 480 / 48 / 96 utterances (each split's sentences x
-          voice settings drawn without replacement); about 3 min to build on 2 cores
+          voice settings drawn without replacement); 30 s to build on 2 cores, 79 MiB
 
 A missing synthesizer program stops the build before anything is written, with a one-line error
 naming the program and its Debian package. Features of an utterance: audio float32 [n] (16 kHz,
